@@ -1,0 +1,382 @@
+/* mhf-test-bus.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "config.h"
+
+#include "mhf-test-bus.h"
+
+#include <glib/gstdio.h>
+#include <libsecret/secret.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#define SECRETS_BUS_NAME "org.freedesktop.secrets"
+/* A throwaway password for a throwaway keyring in a per-test folder. */
+#define TEST_KEYRING_PASSWORD "mhf-test-keyring"
+
+struct _MhfTestBus
+{
+  GTestDBus       *bus;
+  GDBusConnection *connection;
+  char            *data_dir;
+};
+
+const char *
+mhf_test_bus_get_agent_path (void)
+{
+  return MHF_TEST_AGENT_PATH;
+}
+
+const char *
+mhf_test_bus_get_ctl_path (void)
+{
+  return MHF_TEST_CTL_PATH;
+}
+
+static void
+name_appeared_cb (GDBusConnection *connection,
+                  const char      *name,
+                  const char      *owner,
+                  gpointer         user_data)
+{
+  int *state = user_data;
+
+  *state = 1;
+}
+
+static void
+name_vanished_cb (GDBusConnection *connection,
+                  const char      *name,
+                  gpointer         user_data)
+{
+  int *state = user_data;
+
+  *state = 0;
+}
+
+static gboolean
+timeout_cb (gpointer user_data)
+{
+  gboolean *timed_out = user_data;
+
+  *timed_out = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+mhf_test_bus_wait_for_name (MhfTestBus *self,
+                            const char *name,
+                            gboolean    owned,
+                            guint       timeout_ms)
+{
+  int state = -1;
+  gboolean timed_out = FALSE;
+  guint watch_id;
+  guint timeout_id;
+
+  watch_id = g_bus_watch_name_on_connection (self->connection, name,
+                                             G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                             name_appeared_cb, name_vanished_cb,
+                                             &state, NULL);
+  timeout_id = g_timeout_add (timeout_ms, timeout_cb, &timed_out);
+
+  while (!timed_out && state != (owned ? 1 : 0))
+    g_main_context_iteration (NULL, TRUE);
+
+  g_bus_unwatch_name (watch_id);
+  if (!timed_out)
+    g_source_remove (timeout_id);
+
+  return state == (owned ? 1 : 0);
+}
+
+void
+mhf_test_bus_start_keyring (MhfTestBus *self,
+                            gboolean    locked)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) daemon = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  const char *runtime_dir = g_get_user_runtime_dir ();
+
+  /* gnome-keyring keeps its control socket there and insists on 0700. */
+  g_mkdir_with_parents (runtime_dir, 0700);
+  g_chmod (runtime_dir, 0700);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                g_test_dbus_get_bus_address (self->bus), TRUE);
+  g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", runtime_dir, TRUE);
+  /* The daemon is not ours to debug: fatal warnings and malloc checks
+   * meant for our code would only make it fall over. */
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_unsetenv (launcher, "MALLOC_CHECK_");
+  g_subprocess_launcher_unsetenv (launcher, "MALLOC_PERTURB_");
+  /* The daemon forks itself away and the first process exits after
+   * printing its environment, once the keyring is unlocked. */
+  daemon = g_subprocess_launcher_spawn (launcher, &error,
+                                        "gnome-keyring-daemon", "--unlock",
+                                        "--components=secrets", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (daemon, TEST_KEYRING_PASSWORD, NULL, &out, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_successful (daemon));
+
+  g_assert_true (mhf_test_bus_wait_for_name (self, SECRETS_BUS_NAME, TRUE, 20000));
+
+  /* The daemon owns its name a moment before the unlocked login keyring
+   * becomes the default collection; wait for that, as a session's login
+   * would have. */
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autoptr(GVariant) reply = NULL;
+      const char *path = "/";
+
+      reply = g_dbus_connection_call_sync (self->connection, SECRETS_BUS_NAME,
+                                           "/org/freedesktop/secrets",
+                                           "org.freedesktop.Secret.Service", "ReadAlias",
+                                           g_variant_new ("(s)", "default"),
+                                           G_VARIANT_TYPE ("(o)"), G_DBUS_CALL_FLAGS_NONE,
+                                           -1, NULL, NULL);
+      if (reply != NULL)
+        g_variant_get (reply, "(&o)", &path);
+      if (g_strcmp0 (path, "/") != 0)
+        break;
+      g_usleep (50 * 1000);
+    }
+
+  if (locked)
+    {
+      g_autoptr(SecretService) service = NULL;
+      g_autoptr(SecretCollection) collection = NULL;
+      GList *objects;
+
+      service = secret_service_get_sync (SECRET_SERVICE_NONE, NULL, &error);
+      g_assert_no_error (error);
+      collection = secret_collection_for_alias_sync (service, SECRET_COLLECTION_DEFAULT,
+                                                     SECRET_COLLECTION_NONE, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (collection);
+
+      objects = g_list_append (NULL, collection);
+      secret_service_lock_sync (service, objects, NULL, NULL, &error);
+      g_list_free (objects);
+      g_assert_no_error (error);
+      g_assert_true (secret_collection_get_locked (collection));
+
+      /* Drop libsecret's shared proxy: it is bound to this bus. */
+      g_clear_object (&collection);
+      g_clear_object (&service);
+      secret_service_disconnect ();
+    }
+}
+
+/**
+ * mhf_test_bus_new:
+ *
+ * Starts a private bus for this test case and makes it the session bus of
+ * this process (and of everything it spawns or the bus activates).
+ */
+MhfTestBus *
+mhf_test_bus_new (MhfTestBusFlags flags)
+{
+  MhfTestBus *self = g_new0 (MhfTestBus, 1);
+  g_autoptr(GError) error = NULL;
+  const struct { const char *name; const char *value; } dirs[] = {
+    { "HOME", g_get_home_dir () },
+    { "XDG_DATA_HOME", g_get_user_data_dir () },
+    { "XDG_CONFIG_HOME", g_get_user_config_dir () },
+    { "XDG_CACHE_HOME", g_get_user_cache_dir () },
+    { "XDG_STATE_HOME", g_get_user_state_dir () },
+    { "XDG_RUNTIME_DIR", g_get_user_runtime_dir () },
+  };
+
+  /* G_TEST_OPTION_ISOLATE_DIRS gives each test case its own folders but
+   * leaves the environment pointing at /dev/null; export them, so that the
+   * bus, and the agent and keyring it starts, live in this test's folders. */
+  for (guint i = 0; i < G_N_ELEMENTS (dirs); i++)
+    {
+      g_mkdir_with_parents (dirs[i].value, 0700);
+      g_setenv (dirs[i].name, dirs[i].value, TRUE);
+    }
+  g_chmod (g_get_user_runtime_dir (), 0700);
+
+  self->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  if (!(flags & MHF_TEST_BUS_NO_AGENT))
+    g_test_dbus_add_service_dir (self->bus, MHF_TEST_SERVICES_DIR);
+  g_test_dbus_up (self->bus);
+
+  self->connection = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  g_assert_no_error (error);
+  g_dbus_connection_set_exit_on_close (self->connection, FALSE);
+
+  self->data_dir = g_build_filename (g_get_user_data_dir (), "myhealthfollowup", NULL);
+
+  if (flags & (MHF_TEST_BUS_KEYRING | MHF_TEST_BUS_KEYRING_LOCKED))
+    mhf_test_bus_start_keyring (self, (flags & MHF_TEST_BUS_KEYRING_LOCKED) != 0);
+
+  return self;
+}
+
+GDBusConnection *
+mhf_test_bus_get_connection (MhfTestBus *self)
+{
+  return self->connection;
+}
+
+const char *
+mhf_test_bus_get_address (MhfTestBus *self)
+{
+  return g_test_dbus_get_bus_address (self->bus);
+}
+
+const char *
+mhf_test_bus_get_data_dir (MhfTestBus *self)
+{
+  return self->data_dir;
+}
+
+/**
+ * mhf_test_bus_stop_agent:
+ *
+ * Kills the agent, if one runs, and waits until its name has left the bus.
+ */
+void
+mhf_test_bus_stop_agent (MhfTestBus *self)
+{
+  g_autoptr(GVariant) reply = NULL;
+  guint32 pid = 0;
+
+  reply = g_dbus_connection_call_sync (self->connection,
+                                       "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "GetConnectionUnixProcessID",
+                                       g_variant_new ("(s)", AGENT_BUS_NAME),
+                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE,
+                                       -1, NULL, NULL);
+  if (reply == NULL)
+    return;
+
+  g_variant_get (reply, "(u)", &pid);
+  if (pid > 0)
+    kill ((pid_t) pid, SIGKILL);
+
+  g_assert_true (mhf_test_bus_wait_for_name (self, AGENT_BUS_NAME, FALSE, 10000));
+}
+
+typedef struct
+{
+  const char *state;
+  GVariant   *status;
+} WaitState;
+
+static gboolean
+status_has_state (GVariant   *status,
+                  const char *state)
+{
+  g_autoptr(GVariantDict) dict = g_variant_dict_new (status);
+  const char *value = NULL;
+
+  return g_variant_dict_lookup (dict, "state", "&s", &value) && g_strcmp0 (value, state) == 0;
+}
+
+static void
+status_changed_signal_cb (GDBusConnection *connection,
+                          const char      *sender,
+                          const char      *path,
+                          const char      *interface,
+                          const char      *signal,
+                          GVariant        *parameters,
+                          gpointer         user_data)
+{
+  WaitState *wait = user_data;
+  g_autoptr(GVariant) status = g_variant_get_child_value (parameters, 0);
+
+  if (status_has_state (status, wait->state))
+    {
+      g_clear_pointer (&wait->status, g_variant_unref);
+      wait->status = g_variant_ref (status);
+    }
+}
+
+/**
+ * mhf_test_bus_wait_for_state:
+ * @state: the "state" value to wait for
+ *
+ * Calls GetStatus (activating the agent if needed) and waits for a status
+ * whose "state" is @state, from the reply or a StatusChanged signal.
+ *
+ * Returns: (transfer full) (nullable): that status, or %NULL on timeout
+ */
+GVariant *
+mhf_test_bus_wait_for_state (MhfTestBus *self,
+                             const char *state,
+                             guint       timeout_ms)
+{
+  WaitState wait = { state, NULL };
+  gboolean timed_out = FALSE;
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  guint subscription;
+
+  subscription = g_dbus_connection_signal_subscribe (self->connection, NULL,
+                                                     "com.myhealthfollowup.MyHealthFollowup.Agent1",
+                                                     "StatusChanged", AGENT_OBJECT_PATH, NULL,
+                                                     G_DBUS_SIGNAL_FLAGS_NONE,
+                                                     status_changed_signal_cb, &wait, NULL);
+
+  while (wait.status == NULL && !timed_out)
+    {
+      g_autoptr(GVariant) reply = NULL;
+      g_autoptr(GError) error = NULL;
+      guint timeout_id;
+
+      reply = g_dbus_connection_call_sync (self->connection, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
+                                           "com.myhealthfollowup.MyHealthFollowup.Agent1",
+                                           "GetStatus", NULL, G_VARIANT_TYPE ("(a{sv})"),
+                                           G_DBUS_CALL_FLAGS_NONE, 30000, NULL, &error);
+      if (reply != NULL)
+        {
+          g_autoptr(GVariant) status = g_variant_get_child_value (reply, 0);
+
+          if (status_has_state (status, state))
+            {
+              wait.status = g_variant_ref (status);
+              break;
+            }
+        }
+
+      /* Between polls, let StatusChanged arrive. */
+      timeout_id = g_timeout_add (200, timeout_cb, &timed_out);
+      while (!timed_out && wait.status == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      if (!timed_out)
+        g_source_remove (timeout_id);
+      timed_out = g_get_monotonic_time () > deadline;
+    }
+
+  g_dbus_connection_signal_unsubscribe (self->connection, subscription);
+  return wait.status;
+}
+
+void
+mhf_test_bus_free (MhfTestBus *self)
+{
+  if (self == NULL)
+    return;
+
+  mhf_test_bus_stop_agent (self);
+  secret_service_disconnect ();
+  g_clear_object (&self->connection);
+
+  /* Watchers and proxies drop their last references from idle callbacks;
+   * let them run before the bus checks that the connection is gone. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_test_dbus_down (self->bus);
+  g_clear_object (&self->bus);
+  g_clear_pointer (&self->data_dir, g_free);
+  g_free (self);
+}
