@@ -1,0 +1,727 @@
+/* mhf-agent-client.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * The one place in the app that talks to the agent. Everything else binds to
+ * the properties of this object, so that widgets never see a GDBusProxy and
+ * tests can watch the same properties the window does.
+ */
+
+#include "config.h"
+
+#include "mhf-agent-client.h"
+
+#include "mhf-error.h"
+#include "mhf-ipc-agent.h"
+
+struct _MhfAgentClient
+{
+  GObject           parent_instance;
+
+  /* Owned references */
+  MhfIpcAgent1     *proxy;
+  GVariant         *status;
+  char             *version;
+  char             *data_directory;
+  /* Cancelled in dispose; used for fetches the client starts by itself. */
+  GCancellable     *cancellable;
+
+  /* State */
+  MhfAgentState     agent_state;
+  MhfKeyringState   keyring_state;
+  MhfDatabaseState  database_state;
+  guint             schema_version;
+  guint             reachable : 1;
+};
+
+G_DEFINE_FINAL_TYPE (MhfAgentClient, mhf_agent_client, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_REACHABLE,
+  PROP_AGENT_STATE,
+  PROP_KEYRING_STATE,
+  PROP_DATABASE_STATE,
+  PROP_STATUS,
+  PROP_VERSION,
+  PROP_DATA_DIRECTORY,
+  PROP_SCHEMA_VERSION,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void
+set_reachable (MhfAgentClient *self,
+               gboolean        reachable)
+{
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+
+  reachable = !!reachable;
+  if (self->reachable == reachable)
+    return;
+
+  self->reachable = reachable;
+  g_debug ("Agent is %s", reachable ? "reachable" : "unreachable");
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REACHABLE]);
+}
+
+static void
+set_int_field (MhfAgentClient *self,
+               int            *field,
+               int             value,
+               int             prop_id)
+{
+  if (*field == value)
+    return;
+
+  *field = value;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+}
+
+static void
+set_string_field (MhfAgentClient  *self,
+                  char           **field,
+                  const char      *value,
+                  int              prop_id)
+{
+  if (g_strcmp0 (*field, value) == 0)
+    return;
+
+  g_free (*field);
+  *field = g_strdup (value);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+}
+
+static const char *
+lookup_string (GVariant   *status,
+               const char *key)
+{
+  const char *value = NULL;
+
+  if (!g_variant_lookup (status, key, "&s", &value))
+    return NULL;
+
+  return value;
+}
+
+/* Takes in a status dictionary from GetStatus() or StatusChanged and updates
+ * every property from it. Notifications are held back until all fields are
+ * set, so that a listener never sees a half-applied status.
+ */
+static void
+apply_status (MhfAgentClient *self,
+              GVariant       *status)
+{
+  MhfAgentState agent_state;
+  guint32 schema_version = 0;
+
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+  g_assert (status != NULL);
+
+  if (!g_variant_is_of_type (status, G_VARIANT_TYPE_VARDICT))
+    {
+      g_debug ("Ignoring a status of unexpected type %s",
+               g_variant_get_type_string (status));
+      return;
+    }
+
+  g_object_freeze_notify (G_OBJECT (self));
+
+  if (self->status == NULL || !g_variant_equal (self->status, status))
+    {
+      g_clear_pointer (&self->status, g_variant_unref);
+      self->status = g_variant_ref_sink (status);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATUS]);
+    }
+
+  agent_state = mhf_agent_state_from_string (lookup_string (status, MHF_STATUS_STATE));
+  set_int_field (self, (int *) &self->agent_state, agent_state, PROP_AGENT_STATE);
+  set_int_field (self, (int *) &self->keyring_state,
+                 mhf_keyring_state_from_string (lookup_string (status, MHF_STATUS_KEYRING)),
+                 PROP_KEYRING_STATE);
+  set_int_field (self, (int *) &self->database_state,
+                 mhf_database_state_from_string (lookup_string (status, MHF_STATUS_DATABASE)),
+                 PROP_DATABASE_STATE);
+  set_string_field (self, &self->version,
+                    lookup_string (status, MHF_STATUS_VERSION),
+                    PROP_VERSION);
+  set_string_field (self, &self->data_directory,
+                    lookup_string (status, MHF_STATUS_DATA_DIRECTORY),
+                    PROP_DATA_DIRECTORY);
+
+  g_variant_lookup (status, MHF_STATUS_SCHEMA_VERSION, "u", &schema_version);
+  if (self->schema_version != schema_version)
+    {
+      self->schema_version = schema_version;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SCHEMA_VERSION]);
+    }
+
+  g_debug ("Agent state is now %s", mhf_agent_state_to_string (agent_state));
+
+  set_reachable (self, TRUE);
+
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
+/* Records what a failed GetStatus() means for the "reachable" property.
+ * Errors the agent itself returned leave it alone: an agent that answers is
+ * running, even if it refused this one call.
+ */
+static void
+handle_error (MhfAgentClient *self,
+              const GError   *error)
+{
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+  g_assert (error != NULL);
+
+  /* The message may come from lower layers; the domain and code are enough
+   * to follow what happened.
+   */
+  g_debug ("GetStatus failed: %s %d", g_quark_to_string (error->domain), error->code);
+
+  if (mhf_agent_client_error_is_unreachable (error))
+    set_reachable (self, FALSE);
+}
+
+static void
+on_proxy_status_changed_cb (MhfIpcAgent1   *proxy,
+                            GVariant       *status,
+                            MhfAgentClient *self)
+{
+  g_assert (MHF_IPC_IS_AGENT1 (proxy));
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+
+  apply_status (self, status);
+}
+
+static void
+refetch_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  MhfAgentClient *self;
+
+  if (!mhf_ipc_agent1_call_get_status_finish (MHF_IPC_AGENT1 (object), &status, result, &error))
+    {
+      /* The client cancels its own fetches in dispose; it may be gone. */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+
+      self = MHF_AGENT_CLIENT (user_data);
+      g_dbus_error_strip_remote_error (error);
+      handle_error (self, error);
+      return;
+    }
+
+  self = MHF_AGENT_CLIENT (user_data);
+  apply_status (self, status);
+}
+
+static void
+on_proxy_notify_name_owner_cb (GObject        *object,
+                               GParamSpec     *pspec,
+                               MhfAgentClient *self)
+{
+  g_autofree char *owner = NULL;
+
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+
+  owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (object));
+
+  if (owner == NULL)
+    {
+      g_debug ("Agent left the bus");
+      set_reachable (self, FALSE);
+      return;
+    }
+
+  /* The agent (re)started: what it says now is all that counts. */
+  g_debug ("Agent appeared on the bus");
+  mhf_ipc_agent1_call_get_status (MHF_IPC_AGENT1 (object),
+                                  self->cancellable,
+                                  refetch_cb,
+                                  self);
+}
+
+static void
+take_proxy (MhfAgentClient *self,
+            MhfIpcAgent1   *proxy)
+{
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+  g_assert (self->proxy == NULL);
+  g_assert (MHF_IPC_IS_AGENT1 (proxy));
+
+  self->proxy = proxy;
+  g_signal_connect (self->proxy,
+                    "status-changed",
+                    G_CALLBACK (on_proxy_status_changed_cb),
+                    self);
+  g_signal_connect (self->proxy,
+                    "notify::g-name-owner",
+                    G_CALLBACK (on_proxy_notify_name_owner_cb),
+                    self);
+}
+
+static void
+get_status_cb (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  MhfAgentClient *self;
+
+  g_assert (G_IS_TASK (task));
+
+  self = g_task_get_source_object (task);
+
+  if (!mhf_ipc_agent1_call_get_status_finish (MHF_IPC_AGENT1 (object), &status, result, &error))
+    {
+      g_dbus_error_strip_remote_error (error);
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        handle_error (self, error);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  apply_status (self, status);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+call_get_status (MhfAgentClient *self,
+                 GTask          *task)
+{
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+  g_assert (self->proxy != NULL);
+  g_assert (G_IS_TASK (task));
+
+  /* Without a name owner the call goes to the well-known name, so that the
+   * bus starts the agent if it is not running.
+   */
+  mhf_ipc_agent1_call_get_status (self->proxy,
+                                  g_task_get_cancellable (task),
+                                  get_status_cb,
+                                  task);
+}
+
+static void
+proxy_new_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(MhfIpcAgent1) proxy = NULL;
+  g_autoptr(GError) error = NULL;
+  MhfAgentClient *self;
+
+  g_assert (G_IS_TASK (task));
+
+  self = g_task_get_source_object (task);
+
+  if (!(proxy = mhf_ipc_agent1_proxy_new_for_bus_finish (result, &error)))
+    {
+      /* No session bus means no agent, whatever the error says. */
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_debug ("Cannot create the agent proxy: %s %d",
+                   g_quark_to_string (error->domain), error->code);
+          set_reachable (self, FALSE);
+        }
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  /* Two connects may race; the first proxy wins and the other is dropped. */
+  if (self->proxy == NULL)
+    take_proxy (self, g_steal_pointer (&proxy));
+
+  call_get_status (self, g_steal_pointer (&task));
+}
+
+static void
+start_fetch (MhfAgentClient *self,
+             GTask          *task)
+{
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+  g_assert (G_IS_TASK (task));
+
+  if (self->proxy != NULL)
+    {
+      call_get_status (self, task);
+      return;
+    }
+
+  /* G_DBUS_PROXY_FLAGS_NONE, so that the bus may start the agent. */
+  mhf_ipc_agent1_proxy_new_for_bus (G_BUS_TYPE_SESSION,
+                                    G_DBUS_PROXY_FLAGS_NONE,
+                                    AGENT_BUS_NAME,
+                                    AGENT_OBJECT_PATH,
+                                    g_task_get_cancellable (task),
+                                    proxy_new_cb,
+                                    task);
+}
+
+static void
+mhf_agent_client_dispose (GObject *object)
+{
+  MhfAgentClient *self = (MhfAgentClient *) object;
+
+  g_cancellable_cancel (self->cancellable);
+
+  if (self->proxy != NULL)
+    g_signal_handlers_disconnect_by_data (self->proxy, self);
+
+  g_clear_object (&self->proxy);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->status, g_variant_unref);
+
+  G_OBJECT_CLASS (mhf_agent_client_parent_class)->dispose (object);
+}
+
+static void
+mhf_agent_client_finalize (GObject *object)
+{
+  MhfAgentClient *self = (MhfAgentClient *) object;
+
+  g_clear_pointer (&self->version, g_free);
+  g_clear_pointer (&self->data_directory, g_free);
+
+  G_OBJECT_CLASS (mhf_agent_client_parent_class)->finalize (object);
+}
+
+static void
+mhf_agent_client_get_property (GObject    *object,
+                               guint       prop_id,
+                               GValue     *value,
+                               GParamSpec *pspec)
+{
+  MhfAgentClient *self = MHF_AGENT_CLIENT (object);
+
+  switch (prop_id)
+    {
+    case PROP_REACHABLE:
+      g_value_set_boolean (value, self->reachable);
+      break;
+
+    case PROP_AGENT_STATE:
+      g_value_set_int (value, self->agent_state);
+      break;
+
+    case PROP_KEYRING_STATE:
+      g_value_set_int (value, self->keyring_state);
+      break;
+
+    case PROP_DATABASE_STATE:
+      g_value_set_int (value, self->database_state);
+      break;
+
+    case PROP_STATUS:
+      g_value_set_variant (value, self->status);
+      break;
+
+    case PROP_VERSION:
+      g_value_set_string (value, self->version);
+      break;
+
+    case PROP_DATA_DIRECTORY:
+      g_value_set_string (value, self->data_directory);
+      break;
+
+    case PROP_SCHEMA_VERSION:
+      g_value_set_uint (value, self->schema_version);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mhf_agent_client_class_init (MhfAgentClientClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = mhf_agent_client_dispose;
+  object_class->finalize = mhf_agent_client_finalize;
+  object_class->get_property = mhf_agent_client_get_property;
+
+  /* Registers the D-Bus error names, so that agent errors arrive as MHF_ERROR
+   * codes rather than as G_IO_ERROR_DBUS_ERROR.
+   */
+  (void) mhf_error_quark ();
+
+  properties[PROP_REACHABLE] =
+    g_param_spec_boolean ("reachable", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_AGENT_STATE] =
+    g_param_spec_int ("agent-state", NULL, NULL,
+                      MHF_AGENT_STATE_STARTING, MHF_AGENT_STATE_DATABASE_CORRUPT,
+                      MHF_AGENT_STATE_STARTING,
+                      (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_KEYRING_STATE] =
+    g_param_spec_int ("keyring-state", NULL, NULL,
+                      MHF_KEYRING_STATE_UNKNOWN, MHF_KEYRING_STATE_LOCKED,
+                      MHF_KEYRING_STATE_UNKNOWN,
+                      (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_DATABASE_STATE] =
+    g_param_spec_int ("database-state", NULL, NULL,
+                      MHF_DATABASE_STATE_NOT_CREATED, MHF_DATABASE_STATE_WAITING_FOR_KEYRING,
+                      MHF_DATABASE_STATE_NOT_CREATED,
+                      (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_STATUS] =
+    g_param_spec_variant ("status", NULL, NULL,
+                          G_VARIANT_TYPE_VARDICT,
+                          NULL,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_VERSION] =
+    g_param_spec_string ("version", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_DATA_DIRECTORY] =
+    g_param_spec_string ("data-directory", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_SCHEMA_VERSION] =
+    g_param_spec_uint ("schema-version", NULL, NULL,
+                       0, G_MAXUINT32, 0,
+                       (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+mhf_agent_client_init (MhfAgentClient *self)
+{
+  self->cancellable = g_cancellable_new ();
+  self->agent_state = MHF_AGENT_STATE_STARTING;
+  self->keyring_state = MHF_KEYRING_STATE_UNKNOWN;
+  self->database_state = MHF_DATABASE_STATE_NOT_CREATED;
+}
+
+/**
+ * mhf_agent_client_new:
+ *
+ * Creates a client that is not connected yet; call
+ * mhf_agent_client_connect_async() to reach the agent.
+ *
+ * Returns: (transfer full): a new #MhfAgentClient
+ */
+MhfAgentClient *
+mhf_agent_client_new (void)
+{
+  return g_object_new (MHF_TYPE_AGENT_CLIENT, NULL);
+}
+
+/**
+ * mhf_agent_client_connect_async:
+ * @self: a #MhfAgentClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the agent answered or could not be reached
+ * @user_data: data for @callback
+ *
+ * Creates the proxy for the agent on the session bus, then asks it for its
+ * status; that call is what makes the bus start the agent. On failure the
+ * "reachable" property says whether the agent could be reached at all.
+ */
+void
+mhf_agent_client_connect_async (MhfAgentClient      *self,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (MHF_IS_AGENT_CLIENT (self));
+  g_return_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mhf_agent_client_connect_async);
+
+  start_fetch (self, g_steal_pointer (&task));
+}
+
+gboolean
+mhf_agent_client_connect_finish (MhfAgentClient  *self,
+                                 GAsyncResult    *result,
+                                 GError         **error)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mhf_agent_client_connect_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * mhf_agent_client_refresh_async:
+ * @self: a #MhfAgentClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the agent answered or could not be reached
+ * @user_data: data for @callback
+ *
+ * Asks the agent for its status again. If no proxy could be created before,
+ * this retries the whole connection.
+ */
+void
+mhf_agent_client_refresh_async (MhfAgentClient      *self,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (MHF_IS_AGENT_CLIENT (self));
+  g_return_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mhf_agent_client_refresh_async);
+
+  start_fetch (self, g_steal_pointer (&task));
+}
+
+gboolean
+mhf_agent_client_refresh_finish (MhfAgentClient  *self,
+                                 GAsyncResult    *result,
+                                 GError         **error)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mhf_agent_client_refresh_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+mhf_agent_client_get_reachable (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), FALSE);
+
+  return self->reachable;
+}
+
+MhfAgentState
+mhf_agent_client_get_agent_state (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), MHF_AGENT_STATE_STARTING);
+
+  return self->agent_state;
+}
+
+MhfKeyringState
+mhf_agent_client_get_keyring_state (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), MHF_KEYRING_STATE_UNKNOWN);
+
+  return self->keyring_state;
+}
+
+MhfDatabaseState
+mhf_agent_client_get_database_state (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), MHF_DATABASE_STATE_NOT_CREATED);
+
+  return self->database_state;
+}
+
+/**
+ * mhf_agent_client_get_status:
+ * @self: a #MhfAgentClient
+ *
+ * Returns: (transfer none) (nullable): the last status dictionary the agent
+ *   sent, or %NULL if it never answered
+ */
+GVariant *
+mhf_agent_client_get_status (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), NULL);
+
+  return self->status;
+}
+
+const char *
+mhf_agent_client_get_version (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), NULL);
+
+  return self->version;
+}
+
+const char *
+mhf_agent_client_get_data_directory (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), NULL);
+
+  return self->data_directory;
+}
+
+guint
+mhf_agent_client_get_schema_version (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), 0);
+
+  return self->schema_version;
+}
+
+/**
+ * mhf_agent_client_error_is_unreachable:
+ * @error: an error from this client
+ *
+ * Returns: %TRUE if @error means the agent could not be reached at all, as
+ *   opposed to the agent refusing a call
+ */
+gboolean
+mhf_agent_client_error_is_unreachable (const GError *error)
+{
+  static const GDBusError unreachable_codes[] = {
+    G_DBUS_ERROR_SERVICE_UNKNOWN,
+    G_DBUS_ERROR_NAME_HAS_NO_OWNER,
+    G_DBUS_ERROR_NO_REPLY,
+    G_DBUS_ERROR_TIMEOUT,
+    G_DBUS_ERROR_TIMED_OUT,
+    G_DBUS_ERROR_NO_SERVER,
+    G_DBUS_ERROR_DISCONNECTED,
+    G_DBUS_ERROR_SPAWN_EXEC_FAILED,
+    G_DBUS_ERROR_SPAWN_FORK_FAILED,
+    G_DBUS_ERROR_SPAWN_CHILD_EXITED,
+    G_DBUS_ERROR_SPAWN_CHILD_SIGNALED,
+    G_DBUS_ERROR_SPAWN_FAILED,
+    G_DBUS_ERROR_SPAWN_SETUP_FAILED,
+    G_DBUS_ERROR_SPAWN_CONFIG_INVALID,
+    G_DBUS_ERROR_SPAWN_SERVICE_INVALID,
+    G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND,
+    G_DBUS_ERROR_SPAWN_PERMISSIONS_INVALID,
+    G_DBUS_ERROR_SPAWN_FILE_INVALID,
+    G_DBUS_ERROR_SPAWN_NO_MEMORY,
+  };
+
+  g_return_val_if_fail (error != NULL, FALSE);
+
+  if (error->domain == G_DBUS_ERROR)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (unreachable_codes); i++)
+        {
+          if (error->code == (int) unreachable_codes[i])
+            return TRUE;
+        }
+      return FALSE;
+    }
+
+  /* The connection to the bus itself was lost or timed out. */
+  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+}
