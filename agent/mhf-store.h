@@ -64,6 +64,8 @@ guint     mhf_store_latest_schema_version (void);
 
 MhfStore *mhf_store_new                  (const char          *path);
 const char *mhf_store_get_path           (MhfStore            *self);
+void      mhf_store_set_target_version   (MhfStore            *self,
+                                          guint                version);
 gboolean  mhf_store_is_open              (MhfStore            *self);
 guint     mhf_store_get_schema_version   (MhfStore            *self);
 void      mhf_store_open_async           (MhfStore            *self,
