@@ -74,26 +74,31 @@ mhf_audit_append (sqlite3             *db,
   g_assert (db != NULL);
   g_assert (entry != NULL && entry->action != NULL);
 
-  rc = sqlite3_prepare_v2 (db, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", -1, &last, NULL);
+  /* Each clinic (and clinic 0, for entries about no clinic) has its own
+   * chain, so that one clinic's log can be verified and shown alone. */
+  rc = sqlite3_prepare_v2 (db,
+                           "SELECT (SELECT coalesce(max(id), 0) + 1 FROM audit),"
+                           "       (SELECT hash FROM audit WHERE coalesce(clinic_id, 0) = ?1"
+                           "        ORDER BY id DESC LIMIT 1)",
+                           -1, &last, NULL);
   if (rc != SQLITE_OK)
     {
       mhf_store_set_error (error, db, rc, "Reading the audit log");
       return FALSE;
     }
+  sqlite3_bind_int64 (last, 1, MAX (entry->clinic_id, 0));
 
   rc = sqlite3_step (last);
-  if (rc == SQLITE_ROW)
-    {
-      id = sqlite3_column_int64 (last, 0) + 1;
-      prev_hash = g_strdup ((const char *) sqlite3_column_text (last, 1));
-    }
-  else if (rc == SQLITE_DONE)
-    prev_hash = g_strdup (MHF_AUDIT_GENESIS_HASH);
-  else
+  if (rc != SQLITE_ROW)
     {
       mhf_store_set_error (error, db, rc, "Reading the audit log");
       return FALSE;
     }
+  id = sqlite3_column_int64 (last, 0);
+  if (sqlite3_column_type (last, 1) == SQLITE_NULL)
+    prev_hash = g_strdup (MHF_AUDIT_GENESIS_HASH);
+  else
+    prev_hash = g_strdup ((const char *) sqlite3_column_text (last, 1));
 
   hash = mhf_audit_entry_hash (id, entry, prev_hash);
 
@@ -125,6 +130,83 @@ mhf_audit_append (sqlite3             *db,
   if (rc != SQLITE_DONE)
     {
       mhf_store_set_error (error, db, rc, "Writing the audit log");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
+ * mhf_audit_verify:
+ * @clinic_id: the chain to check; 0 for entries about no clinic
+ * @n_entries: (out): how many entries were checked
+ * @first_broken: (out): the id of the first entry whose stored hash or
+ *   link does not match, or 0 when the chain is intact
+ *
+ * Recomputes a chain from its first entry. Runs on the store's worker thread.
+ *
+ * Returns: %FALSE only when the log could not be read
+ */
+gboolean
+mhf_audit_verify (sqlite3  *db,
+                  gint64    clinic_id,
+                  guint    *n_entries,
+                  gint64   *first_broken,
+                  GError  **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  g_autofree char *expected_prev = g_strdup (MHF_AUDIT_GENESIS_HASH);
+  int rc;
+
+  *n_entries = 0;
+  *first_broken = 0;
+
+  rc = sqlite3_prepare_v2 (db,
+                           "SELECT id, at, user_name, coalesce(clinic_id, 0), action, target,"
+                           "       summary, prev_hash, hash"
+                           "  FROM audit WHERE coalesce(clinic_id, 0) = ?1 ORDER BY id",
+                           -1, &stmt, NULL);
+  if (rc != SQLITE_OK)
+    {
+      mhf_store_set_error (error, db, rc, "Reading the audit log");
+      return FALSE;
+    }
+  sqlite3_bind_int64 (stmt, 1, clinic_id);
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      MhfAuditEntry entry;
+      g_autofree char *hash = NULL;
+      gint64 id = sqlite3_column_int64 (stmt, 0);
+      const char *prev_hash = (const char *) sqlite3_column_text (stmt, 7);
+      const char *stored = (const char *) sqlite3_column_text (stmt, 8);
+
+      entry.at = sqlite3_column_int64 (stmt, 1);
+      entry.user_name = (const char *) sqlite3_column_text (stmt, 2);
+      entry.clinic_id = sqlite3_column_int64 (stmt, 3);
+      entry.action = (const char *) sqlite3_column_text (stmt, 4);
+      entry.target = (const char *) sqlite3_column_text (stmt, 5);
+      entry.summary = (const char *) sqlite3_column_text (stmt, 6);
+
+      (*n_entries)++;
+
+      /* The link to the previous entry, then the entry itself: an edited
+       * row fails the second check, a removed row the first check of the
+       * row after it. */
+      hash = mhf_audit_entry_hash (id, &entry, prev_hash ?: "");
+      if (g_strcmp0 (prev_hash, expected_prev) != 0 || g_strcmp0 (hash, stored) != 0)
+        {
+          *first_broken = id;
+          return TRUE;
+        }
+
+      g_free (expected_prev);
+      expected_prev = g_strdup (stored);
+    }
+
+  if (rc != SQLITE_DONE)
+    {
+      mhf_store_set_error (error, db, rc, "Reading the audit log");
       return FALSE;
     }
 

@@ -31,4 +31,10 @@ gboolean  mhf_audit_append     (sqlite3             *db,
                                 const MhfAuditEntry *entry,
                                 GError             **error);
 
+gboolean  mhf_audit_verify     (sqlite3             *db,
+                                gint64               clinic_id,
+                                guint               *n_entries,
+                                gint64              *first_broken,
+                                GError             **error);
+
 G_END_DECLS
