@@ -8,10 +8,52 @@
 #pragma once
 
 #include "mhf-agent-service.h"
+#include "mhf-authz.h"
 #include "mhf-status.h"
 #include "mhf-store.h"
 
 G_BEGIN_DECLS
+
+/* A signed-in caller: one per unique bus name. Lives on the main thread. */
+typedef struct
+{
+  char       *sender;
+  gint64      user_id;
+  char       *username;
+  char       *display_name;
+  /* clinic id (gint64 *) -> MhfRole; clinic 0 means every clinic */
+  GHashTable *roles;
+  gint64      last_activity;
+  guint       watch_id;
+  guint       timer_id;
+} MhfSession;
+
+typedef struct _MhfCall MhfCall;
+
+/* Runs on the store's worker thread inside a transaction, which commits
+ * when it returns TRUE (even with call->reply_error set, so that failed
+ * sign-ins and their audit entries are kept) and rolls back otherwise. */
+typedef gboolean (*MhfCallWorker) (MhfCall  *call,
+                                   sqlite3  *db,
+                                   GError  **error);
+/* Runs on the main thread after a commit, before the reply is sent. */
+typedef void     (*MhfCallDone)   (MhfCall  *call);
+
+struct _MhfCall
+{
+  MhfAgentService       *self;
+  GDBusMethodInvocation *invocation;
+  GVariant              *params;      /* the call's arguments, borrowed */
+  char                  *actor;       /* who, for the audit log */
+  gint64                 user_id;     /* 0 when signed out */
+  gint64                 now;         /* wall clock, microseconds UTC */
+  MhfCallWorker          worker;
+  MhfCallDone            done;
+  GVariant              *reply;       /* the reply tuple, from worker or done */
+  GError                *reply_error; /* committed, but the caller gets this */
+  gpointer               data;
+  GDestroyNotify         data_free;
+};
 
 struct _MhfAgentService
 {
@@ -30,13 +72,66 @@ struct _MhfAgentService
   MhfKeyringState       keyring_state;
   MhfDatabaseState      database_state;
   guint                 secrets_watch_id;
+  guint                 purge_timer_id;
+  GHashTable           *sessions;        /* sender -> MhfSession */
+  GHashTable           *clients;         /* sender -> name watch id */
+  GPtrArray            *pending_calls;   /* MhfCall waiting for start-up */
+  gint64                n_users;         /* -1 until the database is open */
+  guint                 idle_timeout_minutes;
+  gint64                minute_usec;     /* a minute, shortened in tests */
   guint                 configured : 1;
   guint                 initialising : 1;
   guint                 init_again : 1;
   guint                 resetting : 1;
 };
 
-void mhf_agent_service_update_status (MhfAgentService *self);
-void mhf_agent_service_reinit        (MhfAgentService *self);
+void        mhf_agent_service_update_status   (MhfAgentService       *self);
+void        mhf_agent_service_reinit          (MhfAgentService       *self);
+void        mhf_agent_service_call            (MhfAgentService       *self,
+                                               GDBusMethodInvocation *invocation,
+                                               MhfCallWorker          worker,
+                                               MhfCallDone            done,
+                                               gpointer               data,
+                                               GDestroyNotify         data_free);
+MhfSession *mhf_agent_service_get_session     (MhfAgentService       *self,
+                                               const char            *sender);
+MhfSession *mhf_agent_service_begin_session   (MhfAgentService       *self,
+                                               const char            *sender,
+                                               gint64                 user_id,
+                                               const char            *username,
+                                               const char            *display_name,
+                                               GHashTable            *roles);
+void        mhf_agent_service_end_session     (MhfAgentService       *self,
+                                               const char            *sender,
+                                               const char            *reason);
+void        mhf_agent_service_end_user_sessions (MhfAgentService     *self,
+                                                 gint64               user_id,
+                                                 const char          *except_sender,
+                                                 const char          *reason);
+MhfRole     mhf_session_get_role              (MhfSession            *session,
+                                               gint64                 clinic_id);
+GVariant   *mhf_session_dup_roles_variant     (MhfSession            *session);
+GHashTable *mhf_roles_new                     (void);
+void        mhf_roles_set                     (GHashTable            *roles,
+                                               gint64                 clinic_id,
+                                               MhfRole                role);
+GVariant   *mhf_agent_service_dup_whoami      (MhfAgentService       *self,
+                                               const char            *sender);
+void        mhf_agent_service_load_settings   (MhfAgentService       *self);
+void        mhf_agent_service_purge_now       (MhfAgentService       *self);
+gboolean    mhf_agent_service_check_name      (const char            *what,
+                                               const char            *value,
+                                               guint                  max_chars,
+                                               GError               **error);
+
+void        mhf_agent_service_refresh_configured (MhfAgentService    *self);
+void        mhf_agent_service_sessions_init   (MhfAgentService       *self);
+void        mhf_agent_service_touch_session   (MhfAgentService       *self,
+                                               MhfSession            *session);
+
+/* Handlers, by area. */
+void mhf_agent_service_users_init   (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_clinics_init (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_audit_init   (MhfIpcAgent1Iface *iface);
 
 G_END_DECLS

@@ -160,6 +160,8 @@ mhf_agent_service_dup_status (MhfAgentService *self)
   g_variant_dict_insert (&dict, MHF_STATUS_DATABASE_FILE_PRESENT, "b",
                          database_file_present (self));
   g_variant_dict_insert (&dict, MHF_STATUS_STARTED_AT, "x", self->started_at);
+  g_variant_dict_insert (&dict, MHF_STATUS_SESSIONS, "u",
+                         self->sessions != NULL ? g_hash_table_size (self->sessions) : 0);
 
   return g_variant_ref_sink (g_variant_dict_end (&dict));
 }
@@ -177,14 +179,23 @@ mhf_agent_service_update_status (MhfAgentService *self)
   if (self->last_status != NULL && g_variant_equal (self->last_status, status))
     return;
 
+  {
+    const char *old_state = NULL;
+    const char *new_state = NULL;
+
+    if (self->last_status != NULL)
+      g_variant_lookup (self->last_status, MHF_STATUS_STATE, "&s", &old_state);
+    g_variant_lookup (status, MHF_STATUS_STATE, "&s", &new_state);
+
+    /* Lifecycle events only: a session starting is not one. */
+    if (g_strcmp0 (old_state, new_state) != 0)
+      g_message ("Agent state: %s (keyring %s, database %s)", new_state,
+                 mhf_keyring_state_to_string (self->keyring_state),
+                 mhf_database_state_to_string (self->database_state));
+  }
+
   g_clear_pointer (&self->last_status, g_variant_unref);
   self->last_status = g_variant_ref (status);
-
-  g_message ("Agent state: %s (keyring %s, database %s)",
-             mhf_agent_state_to_string (mhf_agent_state_compute (self->keyring_state,
-                                                                 self->database_state)),
-             mhf_keyring_state_to_string (self->keyring_state),
-             mhf_database_state_to_string (self->database_state));
 
   if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self)) != NULL)
     mhf_ipc_agent1_emit_status_changed (MHF_IPC_AGENT1 (self), status);
@@ -194,40 +205,75 @@ mhf_agent_service_update_status (MhfAgentService *self)
 
 static void init_finish (MhfAgentService *self);
 
-static void
-count_clinics_worker (GTask   *task,
-                      sqlite3 *db,
-                      gpointer task_data)
+typedef struct
+{
+  gint64 n_clinics;
+  gint64 n_users;
+  guint  idle_timeout;
+} LoadedState;
+
+static gboolean
+count_rows (sqlite3     *db,
+            const char  *sql,
+            gint64      *out,
+            GError     **error)
 {
   g_autoptr(sqlite3_stmt) stmt = NULL;
   int rc;
 
-  rc = sqlite3_prepare_v2 (db, "SELECT count(*) FROM clinics", -1, &stmt, NULL);
+  rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
   if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_task_return_int (task, sqlite3_column_int64 (stmt, 0));
-  else
     {
-      g_autoptr(GError) error = NULL;
-
-      mhf_store_set_error (&error, db, rc, "Counting clinics");
-      g_task_return_error (task, g_steal_pointer (&error));
+      *out = sqlite3_column_int64 (stmt, 0);
+      return TRUE;
     }
+
+  mhf_store_set_error (error, db, rc, "Reading the configuration");
+  return FALSE;
 }
 
 static void
-count_clinics_cb (GObject      *object,
-                  GAsyncResult *result,
-                  gpointer      user_data)
+load_state_worker (GTask   *task,
+                   sqlite3 *db,
+                   gpointer task_data)
+{
+  g_autoptr(GError) error = NULL;
+  LoadedState *state = g_new0 (LoadedState, 1);
+  gint64 minutes = 15;
+
+  if (!count_rows (db, "SELECT count(*) FROM clinics", &state->n_clinics, &error) ||
+      !count_rows (db, "SELECT count(*) FROM users", &state->n_users, &error) ||
+      !count_rows (db, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM settings"
+                       " WHERE key = 'idle-timeout-minutes'), 15)", &minutes, &error))
+    {
+      g_free (state);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  state->idle_timeout = (guint) CLAMP (minutes, 1, 480);
+  g_task_return_pointer (task, state, g_free);
+}
+
+static void
+load_state_cb (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
 {
   g_autoptr(MhfAgentService) self = user_data;
   g_autoptr(GError) error = NULL;
-  gssize count;
+  g_autofree LoadedState *state = NULL;
 
-  count = g_task_propagate_int (G_TASK (result), &error);
-  if (error != NULL)
-    g_warning ("Could not count clinics: %s", error->message);
+  state = g_task_propagate_pointer (G_TASK (result), &error);
+  if (state == NULL)
+    g_warning ("Could not read the configuration: %s", error->message);
   else
-    set_configured (self, count > 0);
+    {
+      self->n_users = state->n_users;
+      self->idle_timeout_minutes = state->idle_timeout;
+      set_configured (self, state->n_clinics > 0);
+      mhf_agent_service_purge_now (self);
+    }
 
   init_finish (self);
 }
@@ -236,8 +282,34 @@ static void
 database_ready (MhfAgentService *self)
 {
   self->database_state = MHF_DATABASE_STATE_OK;
-  mhf_store_run_async (self->store, count_clinics_worker, NULL, NULL,
-                       self->cancellable, count_clinics_cb, g_object_ref (self));
+  mhf_store_run_async (self->store, load_state_worker, NULL, NULL,
+                       self->cancellable, load_state_cb, g_object_ref (self));
+}
+
+static void
+refresh_configured_cb (GObject      *object,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  g_autoptr(MhfAgentService) self = user_data;
+  g_autofree LoadedState *state = NULL;
+
+  state = g_task_propagate_pointer (G_TASK (result), NULL);
+  if (state != NULL)
+    set_configured (self, state->n_clinics > 0);
+}
+
+/**
+ * mhf_agent_service_refresh_configured:
+ *
+ * Counts clinics again, after one was added or removed, so the agent holds
+ * itself exactly while something is configured.
+ */
+void
+mhf_agent_service_refresh_configured (MhfAgentService *self)
+{
+  mhf_store_run_async (self->store, load_state_worker, NULL, NULL,
+                       self->cancellable, refresh_configured_cb, g_object_ref (self));
 }
 
 static void
@@ -431,8 +503,25 @@ probe_cb (GObject      *object,
 static void
 init_finish (MhfAgentService *self)
 {
+  g_autoptr(GPtrArray) pending = NULL;
+
   set_busy (self, FALSE);
   mhf_agent_service_update_status (self);
+
+  /* Calls that waited for the database go on now, or fail plainly. */
+  pending = g_steal_pointer (&self->pending_calls);
+  self->pending_calls = g_ptr_array_new ();
+  for (guint i = 0; i < pending->len; i++)
+    {
+      MhfCall *call = g_ptr_array_index (pending, i);
+
+      mhf_agent_service_call (self, call->invocation, call->worker, call->done,
+                              g_steal_pointer (&call->data), call->data_free);
+      call->data_free = NULL;
+      g_clear_object (&call->invocation);
+      g_clear_object (&call->self);
+      g_free (call);
+    }
 
   if (self->init_again)
     {
@@ -554,6 +643,7 @@ reset_fail (ResetData *data,
 {
   data->self->resetting = FALSE;
   g_dbus_method_invocation_return_gerror (data->invocation, error);
+  g_error_free (error);
   mhf_agent_service_update_status (data->self);
   reset_data_free (data);
 }
@@ -597,12 +687,14 @@ reset_audit_cb (GObject      *object,
 
   self->resetting = FALSE;
   self->database_state = MHF_DATABASE_STATE_OK;
+  self->n_users = 0;
+  self->idle_timeout_minutes = 15;
+  g_hash_table_remove_all (self->sessions);
   set_configured (self, FALSE);
   mhf_agent_service_update_status (self);
 
   status = mhf_agent_service_dup_status (self);
-  mhf_ipc_agent1_complete_reset_database (MHF_IPC_AGENT1 (self),
-                                          g_steal_pointer (&data->invocation), status);
+  mhf_ipc_agent1_complete_reset_database (MHF_IPC_AGENT1 (self), data->invocation, status);
 }
 
 static void
@@ -812,25 +904,362 @@ handle_get_status (MhfIpcAgent1          *object,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* ---- GObject ---------------------------------------------------------------------- */
+/* ---- calls through the store ---------------------------------------------------- */
 
-static gboolean
-mhf_agent_service_g_authorize_method (GDBusInterfaceSkeleton *skeleton,
-                                      GDBusMethodInvocation  *invocation)
+static void
+call_free (MhfCall *call)
 {
+  if (call->data_free != NULL)
+    g_clear_pointer (&call->data, call->data_free);
+  g_clear_pointer (&call->reply, g_variant_unref);
+  g_clear_error (&call->reply_error);
+  g_clear_object (&call->invocation);
+  g_clear_object (&call->self);
+  g_free (call->actor);
+  g_free (call);
+}
+
+static void
+call_worker (GTask   *task,
+             sqlite3 *db,
+             gpointer task_data)
+{
+  MhfCall *call = task_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!mhf_store_begin (db, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if (!call->worker (call, db, &error))
+    {
+      mhf_store_rollback (db);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if (!mhf_store_commit (db, &error))
+    {
+      mhf_store_rollback (db);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+call_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  MhfCall *call = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      if (error->domain != MHF_ERROR)
+        {
+          /* The technical detail stays in the debug log; the caller gets
+           * our domain and a sentence. */
+          g_debug ("%s failed in the store: %s",
+                   g_dbus_method_invocation_get_method_name (call->invocation), error->message);
+          g_dbus_method_invocation_return_error_literal (call->invocation, MHF_ERROR,
+                                                         MHF_ERROR_FAILED,
+                                                         "The database could not complete the request");
+        }
+      else
+        g_dbus_method_invocation_return_gerror (call->invocation, error);
+      call_free (call);
+      return;
+    }
+
+  if (call->reply_error == NULL && call->done != NULL)
+    call->done (call);
+
+  if (call->reply_error != NULL)
+    g_dbus_method_invocation_return_gerror (call->invocation, call->reply_error);
+  else if (call->reply != NULL)
+    g_dbus_method_invocation_return_value (call->invocation, g_steal_pointer (&call->reply));
+  else
+    g_dbus_method_invocation_return_value (call->invocation, NULL);
+
+  call_free (call);
+}
+
+/**
+ * mhf_agent_service_call:
+ * @worker: the database work, in a transaction on the worker thread
+ * @done: (nullable): main-thread follow-up after the commit
+ * @data: (transfer full): shared by @worker and @done
+ *
+ * Completes @invocation exactly once: with the reply the worker or @done
+ * set, with call->reply_error, or with the error that rolled back.
+ */
+void
+mhf_agent_service_call (MhfAgentService       *self,
+                        GDBusMethodInvocation *invocation,
+                        MhfCallWorker          worker,
+                        MhfCallDone            done,
+                        gpointer               data,
+                        GDestroyNotify         data_free)
+{
+  MhfCall *call;
+  MhfSession *session;
+
+  /* A call that arrives while the agent is still opening its database
+   * (the call that activated it, typically) waits for the outcome. */
+  if (self->initialising && (self->store == NULL || self->database_state != MHF_DATABASE_STATE_OK))
+    {
+      call = g_new0 (MhfCall, 1);
+      call->self = g_object_ref (self);
+      call->invocation = g_object_ref (invocation);
+      call->worker = worker;
+      call->done = done;
+      call->data = data;
+      call->data_free = data_free;
+      g_ptr_array_add (self->pending_calls, call);
+      return;
+    }
+
+  if (self->store == NULL || !mhf_store_is_open (self->store) || self->resetting)
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, MHF_ERROR,
+                                                     MHF_ERROR_DATABASE_UNAVAILABLE,
+                                                     "The database is not open; see GetStatus");
+      if (data_free != NULL && data != NULL)
+        data_free (data);
+      return;
+    }
+
+  session = mhf_agent_service_get_session (self, g_dbus_method_invocation_get_sender (invocation));
+
+  call = g_new0 (MhfCall, 1);
+  call->self = g_object_ref (self);
+  call->invocation = g_object_ref (invocation);
+  call->params = g_dbus_method_invocation_get_parameters (invocation);
+  call->actor = g_strdup (session != NULL ? session->username : "(signed out)");
+  call->user_id = session != NULL ? session->user_id : 0;
+  call->now = g_get_real_time ();
+  call->worker = worker;
+  call->done = done;
+  call->data = data;
+  call->data_free = data_free;
+
+  mhf_store_run_async (self->store, call_worker, call, NULL, NULL, call_cb, call);
+}
+
+/* ---- authorization ------------------------------------------------------------------- */
+
+/* Every caller keeps the agent alive while it is on the bus: an app
+ * window showing the agent's state should not see it leave under it. */
+static void
+client_vanished_cb (GDBusConnection *connection,
+                    const char      *name,
+                    gpointer         user_data)
+{
+  MhfAgentService *self = user_data;
   GApplication *app = g_application_get_default ();
 
-  /* Every call counts as activity, so an idle agent's inactivity timeout
-   * starts again from the last call. */
+  if (g_hash_table_remove (self->clients, name) && app != NULL)
+    g_application_release (app);
+}
+
+static void
+track_client (MhfAgentService *self,
+              const char      *sender)
+{
+  GApplication *app = g_application_get_default ();
+  guint watch_id;
+
+  if (sender == NULL || self->connection == NULL || g_hash_table_contains (self->clients, sender))
+    return;
+
+  watch_id = g_bus_watch_name_on_connection (self->connection, sender,
+                                             G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                             NULL, client_vanished_cb, self, NULL);
+  g_hash_table_insert (self->clients, g_strdup (sender), GUINT_TO_POINTER (watch_id));
+  if (app != NULL)
+    g_application_hold (app);
+}
+
+/* Returns %TRUE when the call may go on; otherwise it has answered it. */
+static gboolean
+authorize (MhfAgentService       *self,
+           GDBusMethodInvocation *invocation)
+{
+  const char *method = g_dbus_method_invocation_get_method_name (invocation);
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  const MhfAuthzRule *rule;
+  MhfSession *session;
+  MhfRole role;
+
+  rule = mhf_authz_lookup (method);
+  if (rule == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, MHF_ERROR, MHF_ERROR_ACCESS_DENIED,
+                                             "%s is not in the authorization table", method);
+      return FALSE;
+    }
+
+  if (rule->access == MHF_ACCESS_PUBLIC)
+    return TRUE;
+
+  session = mhf_agent_service_get_session (self, sender);
+  if (session == NULL)
+    {
+      g_dbus_method_invocation_return_error_literal (invocation, MHF_ERROR, MHF_ERROR_NOT_SIGNED_IN,
+                                                     "Sign in first");
+      return FALSE;
+    }
+
+  mhf_agent_service_touch_session (self, session);
+
+  switch (rule->access)
+    {
+    case MHF_ACCESS_SIGNED_IN:
+      return TRUE;
+
+    case MHF_ACCESS_EVERY_CLINIC:
+      role = mhf_session_get_role (session, 0);
+      break;
+
+    case MHF_ACCESS_CLINIC:
+      {
+        GVariant *params = g_dbus_method_invocation_get_parameters (invocation);
+        g_autoptr(GVariant) arg = g_variant_get_child_value (params, rule->clinic_arg);
+
+        g_assert (g_variant_is_of_type (arg, G_VARIANT_TYPE_INT64));
+        role = mhf_session_get_role (session, g_variant_get_int64 (arg));
+      }
+      break;
+
+    case MHF_ACCESS_PUBLIC:
+    default:
+      g_assert_not_reached ();
+    }
+
+  if (role < rule->min_role)
+    {
+      /* The same answer whether or not the clinic exists: a clinic the
+       * caller has no role on is none of their business. */
+      g_dbus_method_invocation_return_error (invocation, MHF_ERROR, MHF_ERROR_ACCESS_DENIED,
+                                             "This needs the %s role",
+                                             mhf_role_to_string (rule->min_role));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* The one dispatcher. GDBusInterfaceSkeleton would run g_authorize_method
+ * on a thread of its own, away from the sessions that live on the main
+ * thread; wrapping the generated vtable keeps the check on the main
+ * thread, in front of every handler. */
+static const GDBusInterfaceVTable *generated_vtable;
+
+static void
+authorized_method_call (GDBusConnection       *connection,
+                        const char            *sender,
+                        const char            *object_path,
+                        const char            *interface_name,
+                        const char            *method_name,
+                        GVariant              *parameters,
+                        GDBusMethodInvocation *invocation,
+                        gpointer               user_data)
+{
+  MhfAgentService *self = MHF_AGENT_SERVICE (user_data);
+  GApplication *app = g_application_get_default ();
+
+  /* Every call counts as activity for the inactivity timeout. */
   if (app != NULL)
     {
       g_application_hold (app);
       g_application_release (app);
     }
 
-  g_debug ("D-Bus call %s", g_dbus_method_invocation_get_method_name (invocation));
+  track_client (self, sender);
+  g_debug ("D-Bus call %s", method_name);
+
+  if (!authorize (self, invocation))
+    return;
+
+  generated_vtable->method_call (connection, sender, object_path, interface_name, method_name,
+                                 parameters, invocation, user_data);
+}
+
+static GDBusInterfaceVTable *
+mhf_agent_service_get_vtable (GDBusInterfaceSkeleton *skeleton)
+{
+  static GDBusInterfaceVTable vtable;
+
+  if (generated_vtable == NULL)
+    {
+      generated_vtable =
+        G_DBUS_INTERFACE_SKELETON_CLASS (mhf_agent_service_parent_class)->get_vtable (skeleton);
+      vtable = *generated_vtable;
+      vtable.method_call = authorized_method_call;
+    }
+
+  return &vtable;
+}
+
+static gboolean
+handle_who_am_i (MhfIpcAgent1          *object,
+                 GDBusMethodInvocation *invocation)
+{
+  MhfAgentService *self = MHF_AGENT_SERVICE (object);
+  g_autoptr(GVariant) session = NULL;
+
+  session = mhf_agent_service_dup_whoami (self, g_dbus_method_invocation_get_sender (invocation));
+  mhf_ipc_agent1_complete_who_am_i (object, invocation, session);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/**
+ * mhf_agent_service_check_name:
+ *
+ * A display name, clinic name and the like: valid UTF-8, 1 to @max_chars
+ * characters, no control characters.
+ */
+gboolean
+mhf_agent_service_check_name (const char  *what,
+                              const char  *value,
+                              guint        max_chars,
+                              GError     **error)
+{
+  g_autofree char *stripped = NULL;
+
+  if (value == NULL || !g_utf8_validate (value, -1, NULL))
+    {
+      g_set_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT, "%s: not valid text", what);
+      return FALSE;
+    }
+
+  stripped = g_strstrip (g_strdup (value));
+  if (*stripped == '\0' || g_utf8_strlen (value, -1) > (glong) max_chars)
+    {
+      g_set_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT,
+                   "%s: 1 to %u characters are needed", what, max_chars);
+      return FALSE;
+    }
+
+  for (const char *p = value; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      if (g_unichar_iscntrl (g_utf8_get_char (p)))
+        {
+          g_set_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT,
+                       "%s: line breaks and control characters are not allowed", what);
+          return FALSE;
+        }
+    }
+
   return TRUE;
 }
+
+/* ---- GObject ---------------------------------------------------------------------- */
 
 void
 mhf_agent_service_shutdown (MhfAgentService *self)
@@ -839,6 +1268,7 @@ mhf_agent_service_shutdown (MhfAgentService *self)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->secrets_watch_id, g_bus_unwatch_name);
+  g_clear_handle_id (&self->purge_timer_id, g_source_remove);
   if (self->store != NULL)
     mhf_store_close (self->store);
 }
@@ -850,6 +1280,19 @@ mhf_agent_service_dispose (GObject *object)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->secrets_watch_id, g_bus_unwatch_name);
+  g_clear_handle_id (&self->purge_timer_id, g_source_remove);
+  g_clear_pointer (&self->sessions, g_hash_table_unref);
+  g_clear_pointer (&self->pending_calls, g_ptr_array_unref);
+  if (self->clients != NULL)
+    {
+      GHashTableIter iter;
+      gpointer watch_id;
+
+      g_hash_table_iter_init (&iter, self->clients);
+      while (g_hash_table_iter_next (&iter, NULL, &watch_id))
+        g_bus_unwatch_name (GPOINTER_TO_UINT (watch_id));
+      g_clear_pointer (&self->clients, g_hash_table_unref);
+    }
   g_clear_object (&self->store);
   g_clear_object (&self->connection);
   g_clear_pointer (&self->last_status, g_variant_unref);
@@ -902,7 +1345,7 @@ mhf_agent_service_class_init (MhfAgentServiceClass *klass)
   object_class->finalize = mhf_agent_service_finalize;
   object_class->get_property = mhf_agent_service_get_property;
 
-  skeleton_class->g_authorize_method = mhf_agent_service_g_authorize_method;
+  skeleton_class->get_vtable = mhf_agent_service_get_vtable;
 
   /**
    * MhfAgentService:configured:
@@ -934,6 +1377,11 @@ mhf_agent_service_iface_init (MhfIpcAgent1Iface *iface)
 {
   iface->handle_get_status = handle_get_status;
   iface->handle_reset_database = handle_reset_database;
+  iface->handle_who_am_i = handle_who_am_i;
+
+  mhf_agent_service_users_init (iface);
+  mhf_agent_service_clinics_init (iface);
+  mhf_agent_service_audit_init (iface);
 }
 
 static void
@@ -943,6 +1391,10 @@ mhf_agent_service_init (MhfAgentService *self)
   self->started_at = g_get_real_time ();
   self->keyring_state = MHF_KEYRING_STATE_UNKNOWN;
   self->database_state = MHF_DATABASE_STATE_NOT_CREATED;
+  self->n_users = -1;
+  self->clients = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->pending_calls = g_ptr_array_new ();
+  mhf_agent_service_sessions_init (self);
 }
 
 /**

@@ -21,6 +21,9 @@ static const GDBusErrorEntry mhf_error_entries[] = {
   { MHF_ERROR_DATABASE_UNAVAILABLE, MHF_ERROR_PREFIX "DatabaseUnavailable" },
   { MHF_ERROR_CLINIKO_KEY_REJECTED, MHF_ERROR_PREFIX "ClinikoKeyRejected" },
   { MHF_ERROR_NETWORK, MHF_ERROR_PREFIX "Network" },
+  { MHF_ERROR_SIGN_IN_FAILED, MHF_ERROR_PREFIX "SignInFailed" },
+  { MHF_ERROR_SIGN_IN_LOCKED, MHF_ERROR_PREFIX "SignInLocked" },
+  { MHF_ERROR_SESSION_EXPIRED, MHF_ERROR_PREFIX "SessionExpired" },
 };
 
 /* Every code needs exactly one D-Bus name, in enum order. */

@@ -24,6 +24,10 @@ G_BEGIN_DECLS
  * @MHF_ERROR_DATABASE_UNAVAILABLE: The database is not open (see GetStatus).
  * @MHF_ERROR_CLINIKO_KEY_REJECTED: Cliniko refused the API key.
  * @MHF_ERROR_NETWORK: A remote service could not be reached.
+ * @MHF_ERROR_SIGN_IN_FAILED: The username or passphrase is wrong (the same
+ *   error for both, so that it tells nobody which names exist).
+ * @MHF_ERROR_SIGN_IN_LOCKED: Too many failed sign-ins; try again later.
+ * @MHF_ERROR_SESSION_EXPIRED: The session ended after being idle too long.
  *
  * Error codes of the %MHF_ERROR domain. Each code has one stable D-Bus error
  * name, `com.myhealthfollowup.MyHealthFollowup.Error.<Name>`; codes are only
@@ -42,9 +46,12 @@ typedef enum
   MHF_ERROR_DATABASE_UNAVAILABLE,
   MHF_ERROR_CLINIKO_KEY_REJECTED,
   MHF_ERROR_NETWORK,
+  MHF_ERROR_SIGN_IN_FAILED,
+  MHF_ERROR_SIGN_IN_LOCKED,
+  MHF_ERROR_SESSION_EXPIRED,
 } MhfError;
 
-#define MHF_N_ERRORS (MHF_ERROR_NETWORK + 1)
+#define MHF_N_ERRORS (MHF_ERROR_SESSION_EXPIRED + 1)
 
 GQuark      mhf_error_quark         (void);
 const char *mhf_error_dbus_name     (MhfError code);

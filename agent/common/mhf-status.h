@@ -18,6 +18,7 @@ G_BEGIN_DECLS
 #define MHF_STATUS_SCHEMA_VERSION        "schema-version"
 #define MHF_STATUS_DATABASE_FILE_PRESENT "database-file-present"
 #define MHF_STATUS_STARTED_AT            "started-at"
+#define MHF_STATUS_SESSIONS              "sessions"
 
 /* The confirmation text ResetDatabase() requires. */
 #define MHF_RESET_CONFIRMATION "reset-all-data"

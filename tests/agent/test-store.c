@@ -396,6 +396,95 @@ test_newer_schema_refused (Fixture       *f,
 }
 
 static void
+seed_v1_worker (GTask   *task,
+                sqlite3 *db,
+                gpointer task_data)
+{
+  g_assert_true (mhf_store_exec (db,
+    "INSERT INTO clinics (id, name, created_at) VALUES (7, 'Harbour Physio', 1);"
+    "INSERT INTO users (id, username, display_name, passphrase_hash, created_at)"
+    "  VALUES (3, 'sam', 'Sam', 'hash', 1);"
+    "INSERT INTO user_roles (user_id, clinic_id, role) VALUES (3, 7, 'manager');",
+    NULL));
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+read_roles_worker (GTask   *task,
+                   sqlite3 *db,
+                   gpointer task_data)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  GString *out = g_string_new (NULL);
+
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT user_id, clinic_id, role FROM user_roles"
+                                       " ORDER BY clinic_id", -1, &stmt, NULL), ==, SQLITE_OK);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    g_string_append_printf (out, "%lld/%lld/%s;", (long long) sqlite3_column_int64 (stmt, 0),
+                            (long long) sqlite3_column_int64 (stmt, 1), sqlite3_column_text (stmt, 2));
+  g_task_return_pointer (task, g_string_free (out, FALSE), g_free);
+}
+
+static void
+every_clinic_role_worker (GTask   *task,
+                          sqlite3 *db,
+                          gpointer task_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* Schema 2 allows clinic 0, "every clinic", and removes a clinic's roles
+   * with the clinic. */
+  if (!mhf_store_exec (db, "INSERT INTO user_roles (user_id, clinic_id, role) VALUES (3, 0, 'owner');"
+                           "DELETE FROM clinics WHERE id = 7;", &error))
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+test_migrate_from_schema_1 (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(MhfStore) store = mhf_store_new (f->path);
+  g_autoptr(GAsyncResult) seeded = NULL;
+  g_autoptr(GAsyncResult) before = NULL;
+  g_autoptr(GAsyncResult) after = NULL;
+  g_autoptr(GAsyncResult) changed = NULL;
+  g_autoptr(GAsyncResult) final = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *roles_before = NULL;
+  g_autofree char *roles_after = NULL;
+  g_autofree char *roles_final = NULL;
+
+  /* Every earlier schema is a starting point: here schema 1, with data. */
+  mhf_store_set_target_version (store, 1);
+  g_assert_true (mhf_store_open_sync (store, f->key, TRUE, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (mhf_store_get_schema_version (store), ==, 1);
+  seeded = run_blocking (store, seed_v1_worker, NULL, NULL);
+  g_assert_true (g_task_propagate_boolean (G_TASK (seeded), NULL));
+  before = run_blocking (store, read_roles_worker, NULL, NULL);
+  roles_before = g_task_propagate_pointer (G_TASK (before), NULL);
+  g_clear_object (&store);
+
+  store = open_store (f->path, f->key, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (mhf_store_get_schema_version (store), ==, mhf_store_latest_schema_version ());
+
+  after = run_blocking (store, read_roles_worker, NULL, NULL);
+  roles_after = g_task_propagate_pointer (G_TASK (after), NULL);
+  g_assert_cmpstr (roles_before, ==, "3/7/manager;");
+  g_assert_cmpstr (roles_after, ==, roles_before);
+
+  changed = run_blocking (store, every_clinic_role_worker, NULL, NULL);
+  g_assert_true (g_task_propagate_boolean (G_TASK (changed), &error));
+  g_assert_no_error (error);
+  final = run_blocking (store, read_roles_worker, NULL, NULL);
+  roles_final = g_task_propagate_pointer (G_TASK (final), NULL);
+  g_assert_cmpstr (roles_final, ==, "3/0/owner;");
+}
+
+static void
 test_closed_store (Fixture       *f,
                    gconstpointer  data)
 {
@@ -424,6 +513,7 @@ main (int   argc,
   ADD ("/mhf/agent/store/open-plain-file", test_plain_file);
   ADD ("/mhf/agent/store/open-no-create", test_no_create);
   ADD ("/mhf/agent/store/migrations", test_migrations);
+  ADD ("/mhf/agent/store/migrate-from-schema-1", test_migrate_from_schema_1);
   ADD ("/mhf/agent/store/newer-schema-refused", test_newer_schema_refused);
   ADD ("/mhf/agent/store/closed", test_closed_store);
 
