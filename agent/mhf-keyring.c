@@ -95,6 +95,7 @@ probe_service_cb (GObject      *object,
   g_autoptr(GTask) task = user_data;
   g_autoptr(SecretService) service = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree char *owner = NULL;
   GCancellable *cancellable;
 
   service = secret_service_get_finish (result, &error);
@@ -106,7 +107,8 @@ probe_service_cb (GObject      *object,
     }
 
   /* A proxy exists even when nobody owns the name; ask the service. */
-  if (g_dbus_proxy_get_name_owner (G_DBUS_PROXY (service)) == NULL)
+  owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (service));
+  if (owner == NULL)
     {
 
       g_debug ("Keyring: org.freedesktop.secrets has no owner");
