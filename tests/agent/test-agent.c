@@ -75,6 +75,8 @@ run (const char  *stdin_text,
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree char *out_buf = NULL;
+  g_autofree char *err_buf = NULL;
   GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
   va_list args;
 
@@ -89,8 +91,14 @@ run (const char  *stdin_text,
 
   proc = g_subprocess_newv ((const char * const *) argv->pdata, flags, &error);
   g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, stdin_text, NULL, out, err, &error);
+  /* Always collect both streams: GLib 2.74 leaks a buffer it collected
+   * for a caller that asked for none. */
+  g_subprocess_communicate_utf8 (proc, stdin_text, NULL, &out_buf, &err_buf, &error);
   g_assert_no_error (error);
+  if (out != NULL)
+    *out = g_steal_pointer (&out_buf);
+  if (err != NULL)
+    *err = g_steal_pointer (&err_buf);
 
   return g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
 }

@@ -72,6 +72,9 @@ clear (const char  *kind,
   return mhf_keyring_clear_finish (wait_result (&result), error);
 }
 
+/* Not static, so that the compiler keeps the store below. */
+MhfTestBus *kept_until_exit;
+
 static void
 store_lookup_clear (void)
 {
@@ -122,9 +125,10 @@ store_lookup_clear (void)
 
   /* libsecret 0.20 keeps a reference to the session bus connection after a
    * second call on its shared service, so this process cannot wait for the
-   * bus to be released; it exits instead, and GTestDBus's watcher stops the
-   * bus and the keyring with it. */
-  (void) bus;
+   * connection to be released. It runs in a subprocess of its own and keeps
+   * the bus until it exits; GTestDBus's watcher then stops the bus and the
+   * keyring with it. */
+  kept_until_exit = bus;
 }
 
 static void
