@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 #include <libsecret/secret.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 
 #define SECRETS_BUS_NAME "org.freedesktop.secrets"
@@ -18,7 +19,9 @@
 
 struct _MhfTestBus
 {
-  GTestDBus       *bus;
+  GSubprocess     *daemon;
+  char            *address;
+  char            *config_path;
   GDBusConnection *connection;
   char            *data_dir;
 };
@@ -109,7 +112,7 @@ mhf_test_bus_start_keyring (MhfTestBus *self,
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE |
                                         G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
-                                g_test_dbus_get_bus_address (self->bus), TRUE);
+                                self->address, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", runtime_dir, TRUE);
   /* The daemon is not ours to debug: fatal warnings and malloc checks
    * meant for our code would only make it fall over. */
@@ -175,6 +178,106 @@ mhf_test_bus_start_keyring (MhfTestBus *self,
     }
 }
 
+typedef struct
+{
+  char     *line;
+  gboolean  done;
+} ReadLine;
+
+static void
+read_line_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  ReadLine *rl = user_data;
+
+  rl->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (object), result,
+                                                        NULL, NULL);
+  rl->done = TRUE;
+}
+
+/* A test that crashes must not leave its bus (and the keyring and agent
+ * on it) behind. */
+static void
+die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* GTestDBus does the same, but in GLib 2.74 it sometimes waits forever
+ * for the daemon's address; this reads it from a GSubprocess pipe, with a
+ * time limit. */
+static void
+start_daemon (MhfTestBus *self,
+              gboolean    with_agent)
+{
+  g_autoptr(GString) config = g_string_new (NULL);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) daemon = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  ReadLine rl = { NULL, FALSE };
+  gboolean timed_out = FALSE;
+  guint timeout_id;
+  int fd;
+
+  if (self->config_path == NULL)
+    {
+      fd = g_file_open_tmp ("mhf-test-bus-XXXXXX.conf", &self->config_path, &error);
+      g_assert_no_error (error);
+      g_close (fd, NULL);
+
+      g_string_append (config,
+                       "<busconfig>\n"
+                       "  <type>session</type>\n"
+                       "  <listen>unix:tmpdir=/tmp</listen>\n");
+      if (with_agent)
+        g_string_append_printf (config, "  <servicedir>%s</servicedir>\n", MHF_TEST_SERVICES_DIR);
+      g_string_append (config,
+                       "  <policy context=\"default\">\n"
+                       "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+                       "    <allow eavesdrop=\"true\"/>\n"
+                       "    <allow own=\"*\"/>\n"
+                       "  </policy>\n"
+                       "</busconfig>\n");
+      g_file_set_contents (self->config_path, config->str, -1, &error);
+      g_assert_no_error (error);
+    }
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  daemon = g_subprocess_launcher_spawn (launcher, &error,
+                                        "dbus-daemon", "--nofork", "--print-address=1",
+                                        "--config-file", self->config_path, NULL);
+  g_assert_no_error (error);
+
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (daemon));
+  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, read_line_cb, &rl);
+  timeout_id = g_timeout_add (10000, timeout_cb, &timed_out);
+  while (!rl.done && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+
+  if (!rl.done)
+    {
+      g_test_message ("dbus-daemon did not print its address in time; starting another");
+      g_subprocess_force_exit (daemon);
+      while (!rl.done)
+        g_main_context_iteration (NULL, TRUE);
+      g_free (rl.line);
+      return;
+    }
+  g_source_remove (timeout_id);
+
+  if (rl.line == NULL || *rl.line == '\0')
+    {
+      g_free (rl.line);
+      return;
+    }
+
+  self->address = g_strstrip (rl.line);
+  self->daemon = g_steal_pointer (&daemon);
+}
+
 /**
  * mhf_test_bus_new:
  *
@@ -205,10 +308,12 @@ mhf_test_bus_new (MhfTestBusFlags flags)
     }
   g_chmod (g_get_user_runtime_dir (), 0700);
 
-  self->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  if (!(flags & MHF_TEST_BUS_NO_AGENT))
-    g_test_dbus_add_service_dir (self->bus, MHF_TEST_SERVICES_DIR);
-  g_test_dbus_up (self->bus);
+  /* Up to three tries: a daemon that does not say where it listens within
+   * ten seconds is killed and replaced. */
+  for (guint attempt = 0; attempt < 3 && self->address == NULL; attempt++)
+    start_daemon (self, !(flags & MHF_TEST_BUS_NO_AGENT));
+  g_assert_nonnull (self->address);
+  g_setenv ("DBUS_SESSION_BUS_ADDRESS", self->address, TRUE);
 
   self->connection = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
   g_assert_no_error (error);
@@ -231,7 +336,7 @@ mhf_test_bus_get_connection (MhfTestBus *self)
 const char *
 mhf_test_bus_get_address (MhfTestBus *self)
 {
-  return g_test_dbus_get_bus_address (self->bus);
+  return self->address;
 }
 
 const char *
@@ -367,16 +472,39 @@ mhf_test_bus_free (MhfTestBus *self)
   if (self == NULL)
     return;
 
+  GDBusConnection *connection = self->connection;
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
   mhf_test_bus_stop_agent (self);
   secret_service_disconnect ();
-  g_clear_object (&self->connection);
 
-  /* Watchers and proxies drop their last references from idle callbacks;
-   * let them run before the bus checks that the connection is gone. */
-  while (g_main_context_iteration (NULL, FALSE))
-    ;
-  g_test_dbus_down (self->bus);
-  g_clear_object (&self->bus);
+  /* Watchers and proxies drop their last references from idle callbacks.
+   * The session bus connection is a process-wide singleton: one left
+   * alive would be handed to the next test case, so it must go. */
+  g_object_add_weak_pointer (G_OBJECT (connection), (gpointer *) &connection);
+  g_clear_object (&self->connection);
+  while (connection != NULL && g_get_monotonic_time () < deadline)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      if (connection != NULL)
+        g_usleep (10 * 1000);
+    }
+  if (connection != NULL)
+    g_error ("A reference to the test's session bus connection was leaked");
+
+  /* The bus goes, and with it every service it started (keyring, agent). */
+  if (self->daemon != NULL)
+    {
+      g_subprocess_send_signal (self->daemon, SIGTERM);
+      g_subprocess_wait (self->daemon, NULL, NULL);
+    }
+  g_clear_object (&self->daemon);
+  g_unsetenv ("DBUS_SESSION_BUS_ADDRESS");
+  if (self->config_path != NULL)
+    g_unlink (self->config_path);
+  g_clear_pointer (&self->config_path, g_free);
+  g_clear_pointer (&self->address, g_free);
   g_clear_pointer (&self->data_dir, g_free);
   g_free (self);
 }
