@@ -64,7 +64,7 @@ agent_proxy (MhfTestBus *bus)
 }
 
 /* Runs a program with the test's environment (and so its private bus);
- * secret-tool stands in for a person using a keyring manager. */
+ * mhf-test-secret stands in for a person using a keyring manager. */
 static int
 run (const char  *stdin_text,
      char       **out,
@@ -108,8 +108,8 @@ keyring_clear_database_key (void)
 {
   g_autofree char *err = NULL;
 
-  g_assert_cmpint (run (NULL, NULL, &err, "secret-tool", "clear",
-                        "kind", "database-key", "clinic", "none", NULL), ==, 0);
+  g_assert_cmpint (run (NULL, NULL, &err, MHF_TEST_SECRET_PATH, "clear",
+                        "database-key", "none", NULL), ==, 0);
 }
 
 static void
@@ -117,8 +117,8 @@ keyring_set_database_key (const char *hex)
 {
   g_autofree char *err = NULL;
 
-  g_assert_cmpint (run (hex, NULL, &err, "secret-tool", "store", "--label=test",
-                        "kind", "database-key", "clinic", "none", NULL), ==, 0);
+  g_assert_cmpint (run (hex, NULL, &err, MHF_TEST_SECRET_PATH, "store",
+                        "database-key", "none", NULL), ==, 0);
 }
 
 static char *
@@ -128,7 +128,7 @@ keyring_lookup (const char *kind,
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
 
-  if (run (NULL, &out, &err, "secret-tool", "lookup", "kind", kind, "clinic", clinic, NULL) != 0)
+  if (run (NULL, &out, &err, MHF_TEST_SECRET_PATH, "lookup", kind, clinic, NULL) != 0)
     return NULL;
   return g_steal_pointer (&out);
 }
