@@ -133,5 +133,6 @@ void        mhf_agent_service_touch_session   (MhfAgentService       *self,
 void mhf_agent_service_users_init   (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_clinics_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_audit_init   (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_cliniko_init (MhfIpcAgent1Iface *iface);
 
 G_END_DECLS

@@ -1382,6 +1382,7 @@ mhf_agent_service_iface_init (MhfIpcAgent1Iface *iface)
   mhf_agent_service_users_init (iface);
   mhf_agent_service_clinics_init (iface);
   mhf_agent_service_audit_init (iface);
+  mhf_agent_service_cliniko_init (iface);
 }
 
 static void

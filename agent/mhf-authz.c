@@ -39,6 +39,10 @@ static const MhfAuthzRule rules[] = {
 
   /* One clinic. */
   { "RemoveClinic",     MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
+  { "SetClinikoBaseUrl", MHF_ACCESS_CLINIC,      MHF_ROLE_OWNER,    0 },
+  { "SetClinikoKey",    MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
+  { "RemoveClinikoKey", MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
+  { "GetClinikoStatus", MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
   { "ListAudit",        MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "VerifyAudit",      MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
 };

@@ -2145,6 +2145,199 @@ verb_audit_verify (Ctl   *ctl,
 
 /* ---- the command table ------------------------------------------------------------ */
 
+static void
+print_cliniko_summary (GVariant *summary)
+{
+  const char *value = NULL;
+  gboolean connected = TRUE;
+
+  if (g_variant_lookup (summary, "connected", "b", &connected) && !connected)
+    {
+      const char *key_state = "none";
+
+      g_variant_lookup (summary, "key-state", "&s", &key_state);
+      g_print (_("Not connected to Cliniko (key: %s).\n"), key_state);
+      return;
+    }
+
+  if (g_variant_lookup (summary, "account-name", "&s", &value))
+    g_print ("  %-20s %s\n", _("Cliniko account:"), value);
+  if (g_variant_lookup (summary, "user-name", "&s", &value))
+    g_print ("  %-20s %s\n", _("Cliniko user:"), value);
+  if (g_variant_lookup (summary, "user-role", "&s", &value))
+    g_print ("  %-20s %s\n", _("Role in Cliniko:"), value);
+  if (g_variant_lookup (summary, "shard", "&s", &value))
+    g_print ("  %-20s %s\n", _("Shard:"), value);
+  if (g_variant_lookup (summary, "fingerprint", "&s", &value))
+    g_print ("  %-20s %s\n", _("Key fingerprint:"), value);
+  if (g_variant_lookup (summary, "time-zone", "&s", &value))
+    g_print ("  %-20s %s\n", _("Time zone:"), *value != '\0' ? value : _("(from each business)"));
+  if (g_variant_lookup (summary, "key-state", "&s", &value))
+    g_print ("  %-20s %s\n", _("Key state:"), value);
+  if (g_variant_lookup (summary, "base-url-override", "&s", &value) && *value != '\0')
+    g_print ("  %-20s %s\n", _("Cliniko address:"), value);
+}
+
+static int
+verb_cliniko_connect (Ctl   *ctl,
+                      int    argc,
+                      char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CtlSecret) key = NULL;
+  gboolean as_json = FALSE;
+  gint64 clinic;
+  int code;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the connection as JSON"), NULL },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Connect a clinic to Cliniko with an API key. The key is asked "
+                                "on the terminal, or read from the line after your passphrase "
+                                "with --passphrase-stdin; never give it on the command line. "
+                                "Use a Cliniko user made for this integration: a key can do "
+                                "whatever its user can. Owners of the clinic only."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  code = read_passphrase (ctl, _("Cliniko API key: "), NULL, &key);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_set_cliniko_key_sync (ctl->proxy, clinic, key, &summary,
+                                                 NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    {
+      print_variant_as_json (summary);
+      return EXIT_OK;
+    }
+
+  g_print (_("Clinic %s is connected to Cliniko. The key is in the keyring.\n"), argv[1]);
+  print_cliniko_summary (summary);
+  return EXIT_OK;
+}
+
+static int
+verb_cliniko_status (Ctl   *ctl,
+                     int    argc,
+                     char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean as_json = FALSE;
+  gint64 clinic;
+  int code;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the status as JSON"), NULL },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Show a clinic's Cliniko connection: account, user, shard and "
+                                "key fingerprint, never the key."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_get_cliniko_status_sync (ctl->proxy, clinic, &status, NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    print_variant_as_json (status);
+  else
+    print_cliniko_summary (status);
+  return EXIT_OK;
+}
+
+static int
+verb_cliniko_disconnect (Ctl   *ctl,
+                         int    argc,
+                         char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("Remove a clinic's Cliniko key from the keyring and pause the "
+                                "clinic. Owners of the clinic only."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_remove_cliniko_key_sync (ctl->proxy, clinic, NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Removed clinic %s's Cliniko key; the clinic is paused.\n"), argv[1]);
+  return EXIT_OK;
+}
+
+static int
+verb_cliniko_base_url (Ctl   *ctl,
+                       int    argc,
+                       char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("For the demo and tests: talk to a Cliniko stand-in on this "
+                                "computer (http://127.0.0.1:PORT/v1) instead of Cliniko; "
+                                "“default” goes back to Cliniko. Only loopback addresses are "
+                                "accepted. Owners of the clinic only."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_set_cliniko_base_url_sync (ctl->proxy, clinic,
+                                                      g_str_equal (argv[2], "default") ? "" : argv[2],
+                                                      NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Clinic %s now talks to %s.\n"), argv[1],
+           g_str_equal (argv[2], "default") ? _("Cliniko") : argv[2]);
+  return EXIT_OK;
+}
+
 static const Verb verbs[] = {
   { "status", NULL, NULL, verb_status, N_("Show the agent's health") },
   { "reset", NULL, NULL, verb_reset, N_("Start over when the database cannot be opened") },
@@ -2166,6 +2359,14 @@ static const Verb verbs[] = {
   { "clinic", "add", N_("NAME"), verb_clinic_add, N_("Add a clinic") },
   { "clinic", "list", NULL, verb_clinic_list, N_("List your clinics") },
   { "clinic", "remove", N_("ID"), verb_clinic_remove, N_("Remove a clinic") },
+  { "cliniko", "connect", N_("CLINIC"), verb_cliniko_connect,
+    N_("Connect a clinic to Cliniko with an API key") },
+  { "cliniko", "status", N_("CLINIC"), verb_cliniko_status,
+    N_("Show a clinic's Cliniko connection") },
+  { "cliniko", "disconnect", N_("CLINIC"), verb_cliniko_disconnect,
+    N_("Remove a clinic's Cliniko key and pause it") },
+  { "cliniko", "base-url", N_("CLINIC URL"), verb_cliniko_base_url,
+    N_("Use a local Cliniko stand-in (demo, tests)") },
   { "audit", "list", N_("CLINIC"), verb_audit_list, N_("Show the audit log") },
   { "audit", "verify", N_("CLINIC"), verb_audit_verify, N_("Check the audit log's hash chain") },
 };

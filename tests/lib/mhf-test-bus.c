@@ -22,6 +22,7 @@ struct _MhfTestBus
   GSubprocess     *daemon;
   char            *address;
   char            *config_path;
+  char            *log_path;
   GDBusConnection *connection;
   char            *data_dir;
 };
@@ -246,6 +247,11 @@ start_daemon (MhfTestBus *self,
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  /* Everything the bus starts (the agent above all) logs to a file the
+   * test can search, e.g. for data that must never be logged. */
+  if (self->log_path == NULL)
+    self->log_path = g_build_filename (g_get_user_cache_dir (), "bus-services.log", NULL);
+  g_subprocess_launcher_set_stderr_file_path (launcher, self->log_path);
   daemon = g_subprocess_launcher_spawn (launcher, &error,
                                         "dbus-daemon", "--nofork", "--print-address=1",
                                         "--config-file", self->config_path, NULL);
@@ -337,6 +343,22 @@ const char *
 mhf_test_bus_get_address (MhfTestBus *self)
 {
   return self->address;
+}
+
+/**
+ * mhf_test_bus_dup_log:
+ *
+ * Returns: (transfer full): everything the bus and the services it started
+ *   wrote to stderr so far
+ */
+char *
+mhf_test_bus_dup_log (MhfTestBus *self)
+{
+  char *contents = NULL;
+
+  if (!g_file_get_contents (self->log_path, &contents, NULL, NULL))
+    return g_strdup ("");
+  return contents;
 }
 
 const char *
@@ -475,6 +497,12 @@ mhf_test_bus_free (MhfTestBus *self)
   GDBusConnection *connection = self->connection;
   gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
 
+  if (g_test_failed ())
+    {
+      g_autofree char *log = mhf_test_bus_dup_log (self);
+      g_test_message ("What the agent and keyring logged:\n%s", log);
+    }
+
   mhf_test_bus_stop_agent (self);
   secret_service_disconnect ();
 
@@ -504,6 +532,7 @@ mhf_test_bus_free (MhfTestBus *self)
   if (self->config_path != NULL)
     g_unlink (self->config_path);
   g_clear_pointer (&self->config_path, g_free);
+  g_clear_pointer (&self->log_path, g_free);
   g_clear_pointer (&self->address, g_free);
   g_clear_pointer (&self->data_dir, g_free);
   g_free (self);

@@ -29,6 +29,7 @@ MhfTestBus      *mhf_test_bus_new            (MhfTestBusFlags  flags);
 GDBusConnection *mhf_test_bus_get_connection (MhfTestBus      *self);
 const char      *mhf_test_bus_get_address    (MhfTestBus      *self);
 const char      *mhf_test_bus_get_data_dir   (MhfTestBus      *self);
+char            *mhf_test_bus_dup_log        (MhfTestBus      *self);
 gboolean         mhf_test_bus_wait_for_name  (MhfTestBus      *self,
                                               const char      *name,
                                               gboolean         owned,

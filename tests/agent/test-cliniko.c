@@ -1,0 +1,418 @@
+/* test-cliniko.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * Connecting a clinic to Cliniko through the real agent, the real keyring
+ * and the fake Cliniko: what is checked, what is stored where, and that
+ * the key itself shows up nowhere but the keyring.
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "mhf-error.h"
+#include "mhf-fake-cliniko.h"
+#include "mhf-ipc-agent.h"
+#include "mhf-test-bus.h"
+
+#define WAIT_MS    30000
+#define OWNER_PASS "correct horse battery"
+#define GOOD_KEY   "MS0xLTEyMzQ1Njc4OTAtYWJj-au2"
+#define OTHER_KEY  "MS0yLTk4NzY1NDMyMTAtemF5-au2"
+#define BAD_KEY    "MS0xLWJvZ3VzLWJvZ3VzLWJvZ3Vz-au2"
+
+#define call_ok(call, err) \
+  G_STMT_START { \
+    gboolean ok_ = (call); \
+    g_assert_no_error (err); \
+    g_assert_true (ok_); \
+  } G_STMT_END
+
+typedef struct
+{
+  MhfTestBus     *bus;
+  MhfFakeCliniko *fake;
+  MhfIpcAgent1   *proxy;
+  gint64          clinic;
+} Fixture;
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autofree char *fixture = g_test_build_filename (G_TEST_DIST, "fake-cliniko",
+                                                    "sample-clinic.json", NULL);
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+
+  f->fake = mhf_fake_cliniko_new (fixture, &error);
+  g_assert_no_error (error);
+  mhf_fake_cliniko_start (f->fake, &error);
+  g_assert_no_error (error);
+
+  /* Debug logging on, so that "never in the logs" means any level; quick
+   * retries, so that an unreachable Cliniko fails fast. */
+  g_setenv ("G_MESSAGES_DEBUG", "all", TRUE);
+  g_setenv ("MHF_AGENT_CLINIKO_FAST_RETRY", "1", TRUE);
+  f->bus = mhf_test_bus_new (MHF_TEST_BUS_KEYRING);
+  g_unsetenv ("G_MESSAGES_DEBUG");
+  g_unsetenv ("MHF_AGENT_CLINIKO_FAST_RETRY");
+
+  status = mhf_test_bus_wait_for_state (f->bus, "ready", WAIT_MS);
+  g_assert_nonnull (status);
+
+  f->proxy = mhf_ipc_agent1_proxy_new_sync (mhf_test_bus_get_connection (f->bus),
+                                            G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
+                                            AGENT_BUS_NAME, AGENT_OBJECT_PATH, NULL, &error);
+  g_assert_no_error (error);
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (f->proxy), 60000);
+
+  call_ok (mhf_ipc_agent1_call_create_owner_sync (f->proxy, "olivia", "Olivia Owner", OWNER_PASS,
+                                                  NULL, &error), error);
+  call_ok (mhf_ipc_agent1_call_add_clinic_sync (f->proxy, "Harbour Physio", &f->clinic,
+                                                NULL, &error), error);
+  call_ok (mhf_ipc_agent1_call_set_cliniko_base_url_sync (f->proxy, f->clinic,
+                                                          mhf_fake_cliniko_get_base_url (f->fake),
+                                                          NULL, &error), error);
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_clear_object (&f->proxy);
+  g_clear_pointer (&f->bus, mhf_test_bus_free);
+  mhf_fake_cliniko_stop (f->fake);
+  g_clear_object (&f->fake);
+}
+
+static char *
+keyring_lookup (const char *kind,
+                gint64      clinic)
+{
+  g_autofree char *id = g_strdup_printf ("%" G_GINT64_FORMAT, clinic);
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                           &error, MHF_TEST_SECRET_PATH, "lookup", kind, id, NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  return g_subprocess_get_exit_status (proc) == 0 ? g_steal_pointer (&out) : NULL;
+}
+
+static const char *
+lookup_s (GVariant   *dict,
+          const char *key)
+{
+  const char *value = NULL;
+
+  g_assert_true (g_variant_lookup (dict, key, "&s", &value));
+  return value;
+}
+
+static void
+test_connect (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *stored = NULL;
+  g_autofree char *reply_text = NULL;
+  g_autofree char *audit_text = NULL;
+  g_autofree char *log = NULL;
+  gboolean connected = FALSE;
+  gint64 next = 0;
+
+  call_ok (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, GOOD_KEY, &summary,
+                                                     NULL, &error), error);
+
+  /* What Cliniko said about the key, in the reply. */
+  g_assert_cmpstr (lookup_s (summary, "shard"), ==, "au2");
+  g_assert_cmpstr (lookup_s (summary, "user-name"), ==, "Ana Álvarez");
+  g_assert_cmpstr (lookup_s (summary, "user-role"), ==, "administrator");
+  g_assert_cmpstr (lookup_s (summary, "account-name"), ==, "Harbourside Health Group");
+  g_assert_cmpstr (lookup_s (summary, "time-zone"), ==, "Australia/Melbourne");
+  g_assert_cmpuint (strlen (lookup_s (summary, "fingerprint")), ==, 12);
+
+  /* Cliniko was asked as documented: /user, then /settings, with our
+   * headers (the fake refuses requests without them). */
+  g_assert_cmpuint (mhf_fake_cliniko_count_requests (f->fake, "GET", "/v1/user"), ==, 1);
+  g_assert_cmpuint (mhf_fake_cliniko_count_requests (f->fake, "GET", "/v1/settings"), ==, 1);
+
+  /* The key is in the keyring under the clinic's id... */
+  stored = keyring_lookup ("cliniko-api-key", f->clinic);
+  g_assert_cmpstr (stored, ==, GOOD_KEY);
+
+  /* ...and nowhere else: not in replies, the audit log, or any log line
+   * at debug level. */
+  call_ok (mhf_ipc_agent1_call_get_cliniko_status_sync (f->proxy, f->clinic, &status, NULL,
+                                                        &error), error);
+  g_assert_true (g_variant_lookup (status, "connected", "b", &connected));
+  g_assert_true (connected);
+  g_assert_cmpstr (lookup_s (status, "key-state"), ==, "ok");
+  reply_text = g_strdup_printf ("%s %s", g_variant_print (summary, FALSE),
+                                g_variant_print (status, FALSE));
+  g_assert_null (strstr (reply_text, GOOD_KEY));
+  g_assert_null (strstr (reply_text, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
+
+  call_ok (mhf_ipc_agent1_call_list_audit_sync (f->proxy, f->clinic, 0, 50, &entries, &next,
+                                                NULL, &error), error);
+  audit_text = g_variant_print (entries, FALSE);
+  g_assert_nonnull (strstr (audit_text, "Cliniko API key changed, fingerprint none → "));
+  g_assert_null (strstr (audit_text, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
+
+  log = mhf_test_bus_dup_log (f->bus);
+  g_assert_nonnull (strstr (log, "connected to Cliniko"));
+  g_assert_null (strstr (log, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
+}
+
+static void
+test_rejected_key_changes_nothing (Fixture       *f,
+                                   gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *stored = NULL;
+  g_autofree char *fingerprint = NULL;
+  g_autofree char *log = NULL;
+
+  /* A first, good key. */
+  call_ok (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, GOOD_KEY, &summary,
+                                                     NULL, &error), error);
+  fingerprint = g_strdup (lookup_s (summary, "fingerprint"));
+  g_clear_pointer (&summary, g_variant_unref);
+
+  /* Replacing it with one Cliniko refuses: a typed error, and the old key
+   * stays in use, in the keyring and in the database. */
+  g_assert_false (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, BAD_KEY,
+                                                            &summary, NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_CLINIKO_KEY_REJECTED);
+  g_assert_null (strstr (error->message, "MS0xLWJvZ3Vz"));
+  g_clear_error (&error);
+
+  stored = keyring_lookup ("cliniko-api-key", f->clinic);
+  g_assert_cmpstr (stored, ==, GOOD_KEY);
+  call_ok (mhf_ipc_agent1_call_get_cliniko_status_sync (f->proxy, f->clinic, &status, NULL,
+                                                        &error), error);
+  g_assert_cmpstr (lookup_s (status, "fingerprint"), ==, fingerprint);
+
+  log = mhf_test_bus_dup_log (f->bus);
+  g_assert_null (strstr (log, "MS0xLWJvZ3Vz"));
+}
+
+static void
+test_first_key_rejected_stores_nothing (Fixture       *f,
+                                        gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean connected = TRUE;
+
+  g_assert_false (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, BAD_KEY,
+                                                            &summary, NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_CLINIKO_KEY_REJECTED);
+  g_clear_error (&error);
+
+  g_assert_null (keyring_lookup ("cliniko-api-key", f->clinic));
+  call_ok (mhf_ipc_agent1_call_get_cliniko_status_sync (f->proxy, f->clinic, &status, NULL,
+                                                        &error), error);
+  g_assert_true (g_variant_lookup (status, "connected", "b", &connected));
+  g_assert_false (connected);
+}
+
+static void
+test_unreachable_changes_nothing (Fixture       *f,
+                                  gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* Nothing listens on port 9 of the loopback address. */
+  call_ok (mhf_ipc_agent1_call_set_cliniko_base_url_sync (f->proxy, f->clinic,
+                                                          "http://127.0.0.1:9/v1",
+                                                          NULL, &error), error);
+  g_assert_false (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, GOOD_KEY,
+                                                            &summary, NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_NETWORK);
+  g_assert_null (strstr (error->message, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
+  g_assert_null (keyring_lookup ("cliniko-api-key", f->clinic));
+}
+
+static void
+test_settings_forbidden_falls_back (Fixture       *f,
+                                    gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* A receptionist's key: /settings is refused, /settings/public is not. */
+  mhf_fake_cliniko_set_role (f->fake, "receptionist");
+  call_ok (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, GOOD_KEY, &summary,
+                                                     NULL, &error), error);
+  g_assert_cmpstr (lookup_s (summary, "user-role"), ==, "receptionist");
+  g_assert_cmpstr (lookup_s (summary, "account-name"), ==, "Harbourside Health Group");
+  g_assert_cmpuint (mhf_fake_cliniko_count_requests (f->fake, "GET", "/v1/settings/public"), ==, 1);
+}
+
+static void
+test_key_input_checked (Fixture       *f,
+                        gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* A suffix that is no shard: refused before anything is sent. */
+  g_assert_false (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic,
+                                                            "abcdefSECRETxyz-notashard",
+                                                            &summary, NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
+  g_assert_null (strstr (error->message, "SECRET"));
+  g_clear_error (&error);
+  g_assert_cmpuint (mhf_fake_cliniko_count_requests (f->fake, NULL, NULL), ==, 0);
+
+  /* Only loopback addresses may stand in for Cliniko. */
+  g_assert_false (mhf_ipc_agent1_call_set_cliniko_base_url_sync (f->proxy, f->clinic,
+                                                                 "https://api.au1.cliniko.com/v1",
+                                                                 NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+  g_assert_false (mhf_ipc_agent1_call_set_cliniko_base_url_sync (f->proxy, f->clinic,
+                                                                 "http://example.com/v1",
+                                                                 NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
+}
+
+static void
+test_remove_key (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *audit_text = NULL;
+  gboolean paused = FALSE;
+  gint64 next = 0;
+
+  call_ok (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, OTHER_KEY, &summary,
+                                                     NULL, &error), error);
+  call_ok (mhf_ipc_agent1_call_remove_cliniko_key_sync (f->proxy, f->clinic, NULL, &error), error);
+
+  /* The keyring item goes (asynchronously, right after the reply). */
+  for (int i = 0; i < 50; i++)
+    {
+      g_autofree char *stored = keyring_lookup ("cliniko-api-key", f->clinic);
+
+      if (stored == NULL)
+        break;
+      g_usleep (100 * 1000);
+    }
+  g_assert_null (keyring_lookup ("cliniko-api-key", f->clinic));
+
+  call_ok (mhf_ipc_agent1_call_get_cliniko_status_sync (f->proxy, f->clinic, &status, NULL,
+                                                        &error), error);
+  g_assert_true (g_variant_lookup (status, "paused", "b", &paused));
+  g_assert_true (paused);
+
+  call_ok (mhf_ipc_agent1_call_list_audit_sync (f->proxy, f->clinic, 0, 50, &entries, &next,
+                                                NULL, &error), error);
+  audit_text = g_variant_print (entries, FALSE);
+  g_assert_nonnull (strstr (audit_text, "Cliniko API key removed"));
+  g_assert_null (strstr (audit_text, "MS0yLTk4NzY1NDMyMTAtemF5"));
+}
+
+static int
+run_ctl (const char  *stdin_text,
+         char       **out,
+         char       **err,
+         ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  va_list args;
+
+  g_ptr_array_add (argv, (char *) mhf_test_bus_get_ctl_path ());
+  va_start (args, err);
+  for (const char *arg = va_arg (args, const char *); arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (char *) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  proc = g_subprocess_newv ((const char * const *) argv->pdata,
+                            G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                            G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, stdin_text, NULL, out, err, &error);
+  g_assert_no_error (error);
+  return g_subprocess_get_exit_status (proc);
+}
+
+static void
+test_ctl_connect (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autofree char *clinic = g_strdup_printf ("%" G_GINT64_FORMAT, f->clinic);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *status = NULL;
+  g_autofree char *status_err = NULL;
+
+  /* The passphrase, then the key, on standard input; never in argv. */
+  g_assert_cmpint (run_ctl (OWNER_PASS "\n" GOOD_KEY "\n", &out, &err,
+                            "--user", "olivia", "--passphrase-stdin",
+                            "cliniko", "connect", clinic, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "connected to Cliniko"));
+  g_assert_nonnull (strstr (out, "Harbourside Health Group"));
+  g_assert_null (strstr (out, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
+  g_assert_null (strstr (err, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
+
+  g_assert_cmpint (run_ctl (OWNER_PASS "\n", &status, &status_err,
+                            "--user", "olivia", "--passphrase-stdin",
+                            "cliniko", "status", clinic, "--json", NULL), ==, 0);
+  g_assert_nonnull (strstr (status, "\"shard\" : \"au2\""));
+  g_assert_null (strstr (status, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
+
+  /* A refused key: exit 1 with a sentence, and the key not echoed. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_ctl (OWNER_PASS "\n" BAD_KEY "\n", &out, &err,
+                            "--user", "olivia", "--passphrase-stdin",
+                            "cliniko", "connect", clinic, NULL), ==, 1);
+  g_assert_nonnull (strstr (err, "Cliniko refused this API key"));
+  g_assert_null (strstr (err, "MS0xLWJvZ3Vz"));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  (void) mhf_error_quark ();
+
+#define ADD(path, func) \
+  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+  ADD ("/mhf/agent/cliniko/connect", test_connect);
+  ADD ("/mhf/agent/cliniko/rejected-key-changes-nothing", test_rejected_key_changes_nothing);
+  ADD ("/mhf/agent/cliniko/first-key-rejected-stores-nothing", test_first_key_rejected_stores_nothing);
+  ADD ("/mhf/agent/cliniko/unreachable-changes-nothing", test_unreachable_changes_nothing);
+  ADD ("/mhf/agent/cliniko/settings-forbidden-falls-back", test_settings_forbidden_falls_back);
+  ADD ("/mhf/agent/cliniko/key-input-checked", test_key_input_checked);
+  ADD ("/mhf/agent/cliniko/remove-key", test_remove_key);
+  ADD ("/mhf/agent/cliniko/ctl-connect", test_ctl_connect);
+
+#undef ADD
+
+  return g_test_run ();
+}
