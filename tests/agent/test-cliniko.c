@@ -37,6 +37,12 @@ typedef struct
   gint64          clinic;
 } Fixture;
 
+static const char * const agent_env[] = {
+  "G_MESSAGES_DEBUG=all",
+  "MHF_AGENT_CLINIKO_FAST_RETRY=1",
+  NULL
+};
+
 static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
@@ -51,13 +57,9 @@ fixture_setup (Fixture       *f,
   mhf_fake_cliniko_start (f->fake, &error);
   g_assert_no_error (error);
 
-  /* Debug logging on, so that "never in the logs" means any level; quick
-   * retries, so that an unreachable Cliniko fails fast. */
-  g_setenv ("G_MESSAGES_DEBUG", "all", TRUE);
-  g_setenv ("MHF_AGENT_CLINIKO_FAST_RETRY", "1", TRUE);
-  f->bus = mhf_test_bus_new (MHF_TEST_BUS_KEYRING);
-  g_unsetenv ("G_MESSAGES_DEBUG");
-  g_unsetenv ("MHF_AGENT_CLINIKO_FAST_RETRY");
+  /* The agent logs at debug level, so that "never in the logs" means any
+   * level, and retries quickly, so that an unreachable Cliniko fails fast. */
+  f->bus = mhf_test_bus_new_full (MHF_TEST_BUS_KEYRING, agent_env);
 
   status = mhf_test_bus_wait_for_state (f->bus, "ready", WAIT_MS);
   g_assert_nonnull (status);
@@ -157,8 +159,12 @@ test_connect (Fixture       *f,
   g_assert_true (g_variant_lookup (status, "connected", "b", &connected));
   g_assert_true (connected);
   g_assert_cmpstr (lookup_s (status, "key-state"), ==, "ok");
-  reply_text = g_strdup_printf ("%s %s", g_variant_print (summary, FALSE),
-                                g_variant_print (status, FALSE));
+  {
+    g_autofree char *summary_text = g_variant_print (summary, FALSE);
+    g_autofree char *status_text = g_variant_print (status, FALSE);
+
+    reply_text = g_strdup_printf ("%s %s", summary_text, status_text);
+  }
   g_assert_null (strstr (reply_text, GOOD_KEY));
   g_assert_null (strstr (reply_text, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
 

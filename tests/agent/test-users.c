@@ -87,10 +87,11 @@ sign_in (Client     *client,
 
 /* An agent with an owner "olivia" signed in on @owner, and a clinic. */
 static MhfTestBus *
-setup_owner (Client  **owner,
-             gint64   *clinic)
+setup_owner_full (Client             **owner,
+                  gint64              *clinic,
+                  const char * const  *agent_env)
 {
-  MhfTestBus *bus = mhf_test_bus_new (MHF_TEST_BUS_KEYRING);
+  MhfTestBus *bus = mhf_test_bus_new_full (MHF_TEST_BUS_KEYRING, agent_env);
   g_autoptr(GVariant) status = NULL;
   g_autoptr(GError) error = NULL;
 
@@ -105,6 +106,17 @@ setup_owner (Client  **owner,
                                                   NULL, &error), error);
   return bus;
 }
+
+static MhfTestBus *
+setup_owner (Client  **owner,
+             gint64   *clinic)
+{
+  return setup_owner_full (owner, clinic, NULL);
+}
+
+/* One agent "minute" is a second (MHF_AGENT_MINUTE_SECONDS), so tests
+ * need not wait for real minutes. */
+static const char * const fast_minutes[] = { "MHF_AGENT_MINUTE_SECONDS=1", NULL };
 
 static void
 add_user (Client     *owner,
@@ -413,10 +425,7 @@ test_idle_timeout (void)
   gint64 deadline;
   guint tick;
 
-  /* One agent "minute" is a second here (MHF_AGENT_MINUTE_SECONDS). */
-  g_setenv ("MHF_AGENT_MINUTE_SECONDS", "1", TRUE);
-  bus = setup_owner (&owner, NULL);
-  g_unsetenv ("MHF_AGENT_MINUTE_SECONDS");
+  bus = setup_owner_full (&owner, NULL, fast_minutes);
 
   call_ok (mhf_ipc_agent1_call_set_idle_timeout_sync (owner->proxy, 2, NULL, &error), error);
 
@@ -491,9 +500,7 @@ test_lockout_doubles (void)
   g_autoptr(MhfTestBus) bus = NULL;
   gint64 before, until1, until2;
 
-  g_setenv ("MHF_AGENT_MINUTE_SECONDS", "1", TRUE);
-  bus = setup_owner (&owner, NULL);
-  g_unsetenv ("MHF_AGENT_MINUTE_SECONDS");
+  bus = setup_owner_full (&owner, NULL, fast_minutes);
   add_user (owner, "sam", 0, NULL);
   client = client_new (bus);
 

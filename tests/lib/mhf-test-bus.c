@@ -23,6 +23,7 @@ struct _MhfTestBus
   char            *address;
   char            *config_path;
   char            *log_path;
+  GStrv            extra_env;
   GDBusConnection *connection;
   char            *data_dir;
 };
@@ -252,6 +253,12 @@ start_daemon (MhfTestBus *self,
   if (self->log_path == NULL)
     self->log_path = g_build_filename (g_get_user_cache_dir (), "bus-services.log", NULL);
   g_subprocess_launcher_set_stderr_file_path (launcher, self->log_path);
+  for (guint i = 0; self->extra_env != NULL && self->extra_env[i] != NULL; i++)
+    {
+      g_auto(GStrv) pair = g_strsplit (self->extra_env[i], "=", 2);
+
+      g_subprocess_launcher_setenv (launcher, pair[0], pair[1] ?: "", TRUE);
+    }
   daemon = g_subprocess_launcher_spawn (launcher, &error,
                                         "dbus-daemon", "--nofork", "--print-address=1",
                                         "--config-file", self->config_path, NULL);
@@ -293,7 +300,21 @@ start_daemon (MhfTestBus *self,
 MhfTestBus *
 mhf_test_bus_new (MhfTestBusFlags flags)
 {
+  return mhf_test_bus_new_full (flags, NULL);
+}
+
+/**
+ * mhf_test_bus_new_full:
+ * @extra_env: (nullable): "NAME=value" strings for the bus and everything
+ *   it starts (the agent), not for this process
+ */
+MhfTestBus *
+mhf_test_bus_new_full (MhfTestBusFlags     flags,
+                       const char * const *extra_env)
+{
   MhfTestBus *self = g_new0 (MhfTestBus, 1);
+
+  self->extra_env = g_strdupv ((char **) extra_env);
   g_autoptr(GError) error = NULL;
   const struct { const char *name; const char *value; } dirs[] = {
     { "HOME", g_get_home_dir () },
@@ -533,6 +554,7 @@ mhf_test_bus_free (MhfTestBus *self)
     g_unlink (self->config_path);
   g_clear_pointer (&self->config_path, g_free);
   g_clear_pointer (&self->log_path, g_free);
+  g_clear_pointer (&self->extra_env, g_strfreev);
   g_clear_pointer (&self->address, g_free);
   g_clear_pointer (&self->data_dir, g_free);
   g_free (self);

@@ -26,6 +26,8 @@ typedef enum
 typedef struct _MhfTestBus MhfTestBus;
 
 MhfTestBus      *mhf_test_bus_new            (MhfTestBusFlags  flags);
+MhfTestBus      *mhf_test_bus_new_full       (MhfTestBusFlags     flags,
+                                              const char * const *extra_env);
 GDBusConnection *mhf_test_bus_get_connection (MhfTestBus      *self);
 const char      *mhf_test_bus_get_address    (MhfTestBus      *self);
 const char      *mhf_test_bus_get_data_dir   (MhfTestBus      *self);
