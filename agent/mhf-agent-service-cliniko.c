@@ -34,6 +34,12 @@ typedef struct
   char     *key_state;
   gint64    connected_at;
   gboolean  paused;
+  gint64    reference_refreshed_at;
+  gboolean  double_reminders;
+  char     *problem;
+  guint     n_businesses;
+  guint     n_practitioners;
+  guint     n_appointment_types;
 } ClinicRow;
 
 static void
@@ -48,6 +54,7 @@ clinic_row_free (ClinicRow *row)
   g_free (row->account_name);
   g_free (row->time_zone);
   g_free (row->key_state);
+  g_free (row->problem);
   g_free (row);
 }
 
@@ -75,8 +82,16 @@ read_clinic (sqlite3     *db,
   rc = sqlite3_prepare_v2 (db,
                            "SELECT name, base_url_override, key_fingerprint, cliniko_shard,"
                            "       cliniko_user_name, cliniko_user_role, account_name, time_zone,"
-                           "       key_state, coalesce(connected_at, 0), paused"
-                           "  FROM clinics WHERE id = ?1",
+                           "       key_state, coalesce(connected_at, 0), paused,"
+                           "       coalesce(reference_refreshed_at, 0), double_reminders,"
+                           "       cliniko_problem,"
+                           "       (SELECT count(*) FROM reference_items r WHERE r.clinic_id = c.id"
+                           "          AND r.kind = 'business'),"
+                           "       (SELECT count(*) FROM reference_items r WHERE r.clinic_id = c.id"
+                           "          AND r.kind = 'practitioner'),"
+                           "       (SELECT count(*) FROM reference_items r WHERE r.clinic_id = c.id"
+                           "          AND r.kind = 'appointment-type')"
+                           "  FROM clinics c WHERE id = ?1",
                            -1, &stmt, NULL);
   if (rc == SQLITE_OK)
     {
@@ -106,6 +121,12 @@ read_clinic (sqlite3     *db,
   row->key_state = column_dup (stmt, 8);
   row->connected_at = sqlite3_column_int64 (stmt, 9);
   row->paused = sqlite3_column_int64 (stmt, 10) != 0;
+  row->reference_refreshed_at = sqlite3_column_int64 (stmt, 11);
+  row->double_reminders = sqlite3_column_int64 (stmt, 12) != 0;
+  row->problem = column_dup (stmt, 13);
+  row->n_businesses = (guint) sqlite3_column_int64 (stmt, 14);
+  row->n_practitioners = (guint) sqlite3_column_int64 (stmt, 15);
+  row->n_appointment_types = (guint) sqlite3_column_int64 (stmt, 16);
   return TRUE;
 }
 
@@ -171,6 +192,12 @@ get_status_worker (MhfCall  *call,
   g_variant_dict_insert (&dict, "key-state", "s", row->key_state ?: "none");
   g_variant_dict_insert (&dict, "paused", "b", row->paused);
   g_variant_dict_insert (&dict, "base-url-override", "s", row->base_url_override ?: "");
+  g_variant_dict_insert (&dict, "problem", "s", row->problem ?: "");
+  g_variant_dict_insert (&dict, "double-reminders", "b", row->double_reminders);
+  g_variant_dict_insert (&dict, "reference-refreshed-at", "x", row->reference_refreshed_at);
+  g_variant_dict_insert (&dict, "businesses", "u", row->n_businesses);
+  g_variant_dict_insert (&dict, "practitioners", "u", row->n_practitioners);
+  g_variant_dict_insert (&dict, "appointment-types", "u", row->n_appointment_types);
   if (connected)
     add_summary (&dict, row);
 
@@ -344,7 +371,7 @@ save_connection_worker (MhfCall  *call,
                            "UPDATE clinics SET cliniko_shard = ?1, key_fingerprint = ?2,"
                            "       cliniko_user_name = ?3, cliniko_user_role = ?4,"
                            "       account_name = ?5, time_zone = ?6, connected_at = ?7,"
-                           "       key_state = 'ok', paused = 0"
+                           "       key_state = 'ok', paused = 0, cliniko_problem = NULL"
                            " WHERE id = ?8",
                            -1, &stmt, NULL);
   if (rc == SQLITE_OK)
@@ -383,6 +410,15 @@ save_connection_worker (MhfCall  *call,
 }
 
 static void
+connect_done (MhfCall *call)
+{
+  Connect *c = call->data;
+
+  /* Businesses, practitioners and appointment types, in the background. */
+  mhf_agent_service_refresh_reference (c->self, c->clinic_id, c->key);
+}
+
+static void
 connect_stored_cb (GObject      *object,
                    GAsyncResult *result,
                    gpointer      user_data)
@@ -402,7 +438,7 @@ connect_stored_cb (GObject      *object,
   /* The key is in the keyring; the database gets its fingerprint. The
    * call machinery answers the invocation and owns the rest. */
   mhf_agent_service_call (c->self, c->invocation, save_connection_worker,
-                          NULL, c, (GDestroyNotify) connect_free);
+                          connect_done, c, (GDestroyNotify) connect_free);
 }
 
 static void

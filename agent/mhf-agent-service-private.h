@@ -76,6 +76,8 @@ struct _MhfAgentService
   GHashTable           *sessions;        /* sender -> MhfSession */
   GHashTable           *clients;         /* sender -> name watch id */
   GPtrArray            *pending_calls;   /* MhfCall waiting for start-up */
+  GHashTable           *limiters;        /* Cliniko user -> MhfClinikoLimiter */
+  guint                 reference_timer_id;
   gint64                n_users;         /* -1 until the database is open */
   guint                 idle_timeout_minutes;
   gint64                minute_usec;     /* a minute, shortened in tests */
@@ -125,6 +127,10 @@ gboolean    mhf_agent_service_check_name      (const char            *what,
                                                GError               **error);
 
 void        mhf_agent_service_refresh_configured (MhfAgentService    *self);
+void        mhf_agent_service_refresh_reference (MhfAgentService     *self,
+                                                 gint64               clinic_id,
+                                                 const char          *key);
+void        mhf_agent_service_schedule_reference_refresh (MhfAgentService *self);
 void        mhf_agent_service_sessions_init   (MhfAgentService       *self);
 void        mhf_agent_service_touch_session   (MhfAgentService       *self,
                                                MhfSession            *session);

@@ -273,6 +273,7 @@ load_state_cb (GObject      *object,
       self->idle_timeout_minutes = state->idle_timeout;
       set_configured (self, state->n_clinics > 0);
       mhf_agent_service_purge_now (self);
+      mhf_agent_service_schedule_reference_refresh (self);
     }
 
   init_finish (self);
@@ -1269,6 +1270,7 @@ mhf_agent_service_shutdown (MhfAgentService *self)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->secrets_watch_id, g_bus_unwatch_name);
   g_clear_handle_id (&self->purge_timer_id, g_source_remove);
+  g_clear_handle_id (&self->reference_timer_id, g_source_remove);
   if (self->store != NULL)
     mhf_store_close (self->store);
 }
@@ -1281,6 +1283,8 @@ mhf_agent_service_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->secrets_watch_id, g_bus_unwatch_name);
   g_clear_handle_id (&self->purge_timer_id, g_source_remove);
+  g_clear_handle_id (&self->reference_timer_id, g_source_remove);
+  g_clear_pointer (&self->limiters, g_hash_table_unref);
   g_clear_pointer (&self->sessions, g_hash_table_unref);
   g_clear_pointer (&self->pending_calls, g_ptr_array_unref);
   if (self->clients != NULL)

@@ -58,6 +58,7 @@ typedef struct
 static const char * const migrations[] = {
   RESOURCE_BASE "/agent/migrations/0001-initial.sql",
   RESOURCE_BASE "/agent/migrations/0002-roles-scope-and-settings.sql",
+  RESOURCE_BASE "/agent/migrations/0003-cliniko-reference.sql",
 };
 
 guint

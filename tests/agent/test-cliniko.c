@@ -9,6 +9,7 @@
 
 #include "config.h"
 
+#include <sqlite3.h>
 #include <string.h>
 
 #include "mhf-error.h"
@@ -117,6 +118,66 @@ lookup_s (GVariant   *dict,
   return value;
 }
 
+/* How many text values in the agent's database contain @needle. */
+static guint
+count_in_database (Fixture    *f,
+                   const char *needle)
+{
+  g_autofree char *hex = NULL;
+  g_autofree char *material = NULL;
+  g_autofree char *path = g_build_filename (mhf_test_bus_get_data_dir (f->bus), "agent.db", NULL);
+  g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func (g_free);
+  sqlite3_stmt *stmt = NULL;
+  sqlite3 *db = NULL;
+  guint found = 0;
+
+  /* The database key belongs to no clinic ("none"). */
+  {
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GError) error = NULL;
+
+    proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                             &error, MHF_TEST_SECRET_PATH, "lookup", "database-key", "none", NULL);
+    g_assert_no_error (error);
+    g_subprocess_communicate_utf8 (proc, NULL, NULL, &hex, NULL, &error);
+    g_assert_no_error (error);
+  }
+  g_assert_cmpuint (strlen (hex), ==, 64);
+  material = g_strdup_printf ("x'%s'", hex);
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_key (db, material, (int) strlen (material)), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT name FROM sqlite_master WHERE type = 'table'",
+                                       -1, &stmt, NULL), ==, SQLITE_OK);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    g_ptr_array_add (tables, g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
+  sqlite3_finalize (stmt);
+  g_assert_cmpuint (tables->len, >, 5);
+
+  for (guint t = 0; t < tables->len; t++)
+    {
+      /* Table names come from sqlite_master itself, not from input. */
+      g_autofree char *sql = g_strdup_printf ("SELECT * FROM \"%s\"",
+                                              (char *) g_ptr_array_index (tables, t));
+
+      g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+      while (sqlite3_step (stmt) == SQLITE_ROW)
+        {
+          for (int c = 0; c < sqlite3_column_count (stmt); c++)
+            {
+              const char *text = (const char *) sqlite3_column_text (stmt, c);
+
+              if (text != NULL && strstr (text, needle) != NULL)
+                found++;
+            }
+        }
+      sqlite3_finalize (stmt);
+    }
+
+  sqlite3_close (db);
+  return found;
+}
+
 static void
 test_connect (Fixture       *f,
               gconstpointer  data)
@@ -177,6 +238,11 @@ test_connect (Fixture       *f,
   log = mhf_test_bus_dup_log (f->bus);
   g_assert_nonnull (strstr (log, "connected to Cliniko"));
   g_assert_null (strstr (log, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
+
+  /* And not in the database, read through SQLCipher with its key: every
+   * text value of every table. */
+  g_assert_cmpuint (count_in_database (f, "MS0xLTEyMzQ1Njc4OTAtYWJj"), ==, 0);
+  g_assert_cmpuint (count_in_database (f, lookup_s (summary, "fingerprint")), >, 0);
 }
 
 static void
@@ -336,6 +402,136 @@ test_remove_key (Fixture       *f,
   g_assert_null (strstr (audit_text, "MS0yLTk4NzY1NDMyMTAtemF5"));
 }
 
+/* Polls GetClinikoStatus until @key has @value (a string or a boolean
+ * TRUE when @value is NULL). */
+static GVariant *
+wait_for_cliniko (Fixture    *f,
+                  const char *key,
+                  const char *value)
+{
+  for (int i = 0; i < 200; i++)
+    {
+      g_autoptr(GVariant) status = NULL;
+      g_autoptr(GError) error = NULL;
+      const char *s = NULL;
+      gint64 x = 0;
+
+      call_ok (mhf_ipc_agent1_call_get_cliniko_status_sync (f->proxy, f->clinic, &status, NULL,
+                                                            &error), error);
+      if (value != NULL && g_variant_lookup (status, key, "&s", &s) && strstr (s, value) != NULL)
+        return g_steal_pointer (&status);
+      if (value == NULL && g_variant_lookup (status, key, "x", &x) && x > 0)
+        return g_steal_pointer (&status);
+      g_usleep (50 * 1000);
+    }
+  return NULL;
+}
+
+static void
+test_reference_data (Fixture       *f,
+                     gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean double_reminders = FALSE;
+  guint32 n = 0;
+
+  call_ok (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, GOOD_KEY, &summary,
+                                                     NULL, &error), error);
+
+  /* Refreshed right after connecting, in the background. */
+  status = wait_for_cliniko (f, "reference-refreshed-at", NULL);
+  g_assert_nonnull (status);
+  g_assert_true (g_variant_lookup (status, "businesses", "u", &n));
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_true (g_variant_lookup (status, "practitioners", "u", &n));
+  g_assert_cmpuint (n, ==, 4);
+  g_assert_true (g_variant_lookup (status, "appointment-types", "u", &n));
+  g_assert_cmpuint (n, ==, 5);
+
+  /* One business has Cliniko's own reminders on: patients could get two. */
+  g_assert_true (g_variant_lookup (status, "double-reminders", "b", &double_reminders));
+  g_assert_true (double_reminders);
+}
+
+static void
+test_key_rejected_later (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) ready = NULL;
+  g_autoptr(GVariant) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *audit_text = NULL;
+  guint before, after;
+  gint64 next = 0;
+
+  call_ok (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, GOOD_KEY, &summary,
+                                                     NULL, &error), error);
+  status = wait_for_cliniko (f, "reference-refreshed-at", NULL);
+  g_assert_nonnull (status);
+  g_clear_pointer (&status, g_variant_unref);
+
+  /* Someone revokes the key in Cliniko; the agent starts again (its
+   * daily refresh would find the same). */
+  g_clear_object (&f->proxy);
+  mhf_test_bus_stop_agent (f->bus);
+  mhf_fake_cliniko_clear_api_keys (f->fake);
+  before = mhf_fake_cliniko_count_requests (f->fake, NULL, NULL);
+
+  ready = mhf_test_bus_wait_for_state (f->bus, "ready", WAIT_MS);
+  g_assert_nonnull (ready);
+  f->proxy = mhf_ipc_agent1_proxy_new_sync (mhf_test_bus_get_connection (f->bus),
+                                            G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
+                                            AGENT_BUS_NAME, AGENT_OBJECT_PATH, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(GVariant) session = NULL;
+
+    call_ok (mhf_ipc_agent1_call_sign_in_sync (f->proxy, "olivia", OWNER_PASS, &session,
+                                               NULL, &error), error);
+  }
+
+  status = wait_for_cliniko (f, "key-state", "rejected");
+  g_assert_nonnull (status);
+  {
+    const char *problem = NULL;
+
+    g_assert_true (g_variant_lookup (status, "problem", "&s", &problem));
+    g_assert_nonnull (strstr (problem, "refused the API key"));
+  }
+
+  /* One refused request, then silence: no retry storm. */
+  g_usleep (500 * 1000);
+  after = mhf_fake_cliniko_count_requests (f->fake, NULL, NULL);
+  g_assert_cmpuint (after - before, ==, 1);
+
+  call_ok (mhf_ipc_agent1_call_list_audit_sync (f->proxy, f->clinic, 0, 50, &entries, &next,
+                                                NULL, &error), error);
+  audit_text = g_variant_print (entries, FALSE);
+  g_assert_nonnull (strstr (audit_text, "cliniko.key-rejected"));
+}
+
+static void
+test_permission_problem (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  MhfFakeFault fault = { .status = 403, .delay_ms = 0, .body = MHF_FAKE_BODY_NORMAL, .count = -1 };
+
+  /* The key's user may not read the practitioners. */
+  mhf_fake_cliniko_add_fault (f->fake, "/v1/practitioners", &fault);
+  call_ok (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, GOOD_KEY, &summary,
+                                                     NULL, &error), error);
+
+  status = wait_for_cliniko (f, "problem", "may not read /practitioners");
+  g_assert_nonnull (status);
+}
+
 static int
 run_ctl (const char  *stdin_text,
          char       **out,
@@ -417,6 +613,9 @@ main (int   argc,
   ADD ("/mhf/agent/cliniko/key-input-checked", test_key_input_checked);
   ADD ("/mhf/agent/cliniko/remove-key", test_remove_key);
   ADD ("/mhf/agent/cliniko/ctl-connect", test_ctl_connect);
+  ADD ("/mhf/agent/cliniko/reference-data", test_reference_data);
+  ADD ("/mhf/agent/cliniko/key-rejected-later", test_key_rejected_later);
+  ADD ("/mhf/agent/cliniko/permission-problem", test_permission_problem);
 
 #undef ADD
 
