@@ -17,27 +17,6 @@
 #define PURGE_INTERVAL_SECONDS (24 * 60 * 60)
 #define DAY_USEC ((gint64) 24 * 60 * 60 * G_USEC_PER_SEC)
 
-static gboolean
-audit (MhfCall     *call,
-       sqlite3     *db,
-       gint64       clinic_id,
-       const char  *action,
-       const char  *target,
-       const char  *summary,
-       GError     **error)
-{
-  MhfAuditEntry entry = {
-    .at = call->now,
-    .user_name = call->actor,
-    .clinic_id = clinic_id,
-    .action = action,
-    .target = target,
-    .summary = summary,
-  };
-
-  return mhf_audit_append (db, &entry, error);
-}
-
 /* ---- AddClinic ------------------------------------------------------------------------------ */
 
 static gboolean
@@ -73,7 +52,7 @@ add_clinic_worker (MhfCall  *call,
 
   target = g_strdup_printf ("clinic %" G_GINT64_FORMAT, id);
   summary = g_strdup_printf ("clinic added: name “%s”", name);
-  return audit (call, db, id, "clinic.add", target, summary, error);
+  return mhf_call_audit (call, db, id, "clinic.add", target, summary, error);
 }
 
 static void
@@ -230,7 +209,7 @@ remove_clinic_worker (MhfCall  *call,
    * configuration and delivery state, never its history. */
   target = g_strdup_printf ("clinic %" G_GINT64_FORMAT, clinic_id);
   summary = g_strdup_printf ("clinic “%s” removed with its configuration and delivery state", name);
-  return audit (call, db, clinic_id, "clinic.remove", target, summary, error);
+  return mhf_call_audit (call, db, clinic_id, "clinic.remove", target, summary, error);
 }
 
 static void

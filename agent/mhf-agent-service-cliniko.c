@@ -139,16 +139,8 @@ audit (MhfCall     *call,
        GError     **error)
 {
   g_autofree char *target = g_strdup_printf ("clinic %" G_GINT64_FORMAT, clinic_id);
-  MhfAuditEntry entry = {
-    .at = call->now,
-    .user_name = call->actor,
-    .clinic_id = clinic_id,
-    .action = action,
-    .target = target,
-    .summary = summary,
-  };
 
-  return mhf_audit_append (db, &entry, error);
+  return mhf_call_audit (call, db, clinic_id, action, target, summary, error);
 }
 
 static void
@@ -341,20 +333,6 @@ connect_fail (Connect *c,
   connect_free (c);
 }
 
-static const char *
-member_string (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node;
-
-  if (object == NULL || !json_object_has_member (object, name))
-    return NULL;
-  node = json_object_get_member (object, name);
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 static gboolean
 save_connection_worker (MhfCall  *call,
                         sqlite3  *db,
@@ -486,8 +464,8 @@ connect_settings_cb (GObject      *object,
       JSON_NODE_HOLDS_OBJECT (json_object_get_member (json_node_get_object (root), "account")))
     account = json_object_get_object_member (json_node_get_object (root), "account");
 
-  c->result->account_name = g_strdup (member_string (account, "name") ?: "");
-  label = member_string (account, "time_zone");
+  c->result->account_name = g_strdup (mhf_cliniko_json_string (account, "name") ?: "");
+  label = mhf_cliniko_json_string (account, "time_zone");
   c->result->time_zone = g_strdup (mhf_cliniko_rails_zone_to_iana (label) ?: "");
   if (label != NULL && *c->result->time_zone == '\0')
     g_message ("Clinic %" G_GINT64_FORMAT ": Cliniko's time zone label is not in the table; "
@@ -515,10 +493,10 @@ connect_user_cb (GObject      *object,
     }
 
   user = JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
-  first = member_string (user, "first_name");
-  last = member_string (user, "last_name");
+  first = mhf_cliniko_json_string (user, "first_name");
+  last = mhf_cliniko_json_string (user, "last_name");
   c->result->user_name = g_strstrip (g_strdup_printf ("%s %s", first ?: "", last ?: ""));
-  c->result->user_role = g_strdup (member_string (user, "role") ?: "");
+  c->result->user_role = g_strdup (mhf_cliniko_json_string (user, "role") ?: "");
 
   mhf_cliniko_client_get_async (c->client, "/settings", NULL, NULL, connect_settings_cb, c);
 }

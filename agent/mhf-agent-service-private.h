@@ -95,6 +95,13 @@ void        mhf_agent_service_call            (MhfAgentService       *self,
                                                MhfCallDone            done,
                                                gpointer               data,
                                                GDestroyNotify         data_free);
+gboolean    mhf_call_audit                    (MhfCall               *call,
+                                               sqlite3               *db,
+                                               gint64                 clinic_id,
+                                               const char            *action,
+                                               const char            *target,
+                                               const char            *summary,
+                                               GError               **error);
 MhfSession *mhf_agent_service_get_session     (MhfAgentService       *self,
                                                const char            *sender);
 MhfSession *mhf_agent_service_begin_session   (MhfAgentService       *self,

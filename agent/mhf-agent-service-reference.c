@@ -65,20 +65,6 @@ refresh_free (Refresh *r)
 }
 
 static const char *
-member_string (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node;
-
-  if (object == NULL || !json_object_has_member (object, name))
-    return NULL;
-  node = json_object_get_member (object, name);
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static const char *
 first_nonempty (const char *a,
                 const char *b,
                 const char *c)
@@ -144,7 +130,7 @@ business_details (JsonObject *row,
   for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
     {
       json_builder_set_member_name (builder, fields[i]);
-      json_builder_add_string_value (builder, member_string (row, fields[i]) ?: "");
+      json_builder_add_string_value (builder, mhf_cliniko_json_string (row, fields[i]) ?: "");
     }
 
   *reminders = FALSE;
@@ -197,10 +183,10 @@ save_worker (GTask   *task,
 
       details = business_details (row, &reminders);
       any_reminders |= reminders;
-      if (!insert_item (db, r->clinic_id, "business", member_string (row, "id"),
-                        first_nonempty (member_string (row, "display_name"),
-                                        member_string (row, "business_name"),
-                                        member_string (row, "label")),
+      if (!insert_item (db, r->clinic_id, "business", mhf_cliniko_json_string (row, "id"),
+                        first_nonempty (mhf_cliniko_json_string (row, "display_name"),
+                                        mhf_cliniko_json_string (row, "business_name"),
+                                        mhf_cliniko_json_string (row, "label")),
                         details, now, &error))
         goto failed;
     }
@@ -208,13 +194,13 @@ save_worker (GTask   *task,
   for (guint i = 0; i < r->practitioners->len; i++)
     {
       JsonObject *row = g_ptr_array_index (r->practitioners, i);
-      g_autofree char *full = g_strdup_printf ("%s %s", member_string (row, "first_name") ?: "",
-                                               member_string (row, "last_name") ?: "");
+      g_autofree char *full = g_strdup_printf ("%s %s", mhf_cliniko_json_string (row, "first_name") ?: "",
+                                               mhf_cliniko_json_string (row, "last_name") ?: "");
 
       /* For a signature: display_name, else label, else the name. */
-      if (!insert_item (db, r->clinic_id, "practitioner", member_string (row, "id"),
-                        first_nonempty (member_string (row, "display_name"),
-                                        member_string (row, "label"), g_strstrip (full)),
+      if (!insert_item (db, r->clinic_id, "practitioner", mhf_cliniko_json_string (row, "id"),
+                        first_nonempty (mhf_cliniko_json_string (row, "display_name"),
+                                        mhf_cliniko_json_string (row, "label"), g_strstrip (full)),
                         "{}", now, &error))
         goto failed;
     }
@@ -223,8 +209,8 @@ save_worker (GTask   *task,
     {
       JsonObject *row = g_ptr_array_index (r->appointment_types, i);
 
-      if (!insert_item (db, r->clinic_id, "appointment-type", member_string (row, "id"),
-                        first_nonempty (member_string (row, "name"), NULL, ""),
+      if (!insert_item (db, r->clinic_id, "appointment-type", mhf_cliniko_json_string (row, "id"),
+                        first_nonempty (mhf_cliniko_json_string (row, "name"), NULL, ""),
                         "{}", now, &error))
         goto failed;
     }

@@ -50,27 +50,6 @@ check_username (const char  *username,
   return TRUE;
 }
 
-static gboolean
-audit (MhfCall     *call,
-       sqlite3     *db,
-       gint64       clinic_id,
-       const char  *action,
-       const char  *target,
-       const char  *summary,
-       GError     **error)
-{
-  MhfAuditEntry entry = {
-    .at = call->now,
-    .user_name = call->actor,
-    .clinic_id = clinic_id,
-    .action = action,
-    .target = target,
-    .summary = summary,
-  };
-
-  return mhf_audit_append (db, &entry, error);
-}
-
 typedef struct
 {
   gint64  id;
@@ -348,7 +327,7 @@ create_owner_worker (MhfCall  *call,
   g_free (call->actor);
   call->actor = g_strdup (si->username);
   summary = g_strdup_printf ("first owner “%s” created, owner of every clinic", si->display_name);
-  return audit (call, db, 0, "user.create-owner", si->username, summary, error);
+  return mhf_call_audit (call, db, 0, "user.create-owner", si->username, summary, error);
 }
 
 static void
@@ -492,7 +471,7 @@ sign_in_worker (MhfCall  *call,
 
       g_free (call->actor);
       call->actor = g_strdup (user->username);
-      return audit (call, db, 0, "session.sign-in", user->username, "signed in", error);
+      return mhf_call_audit (call, db, 0, "session.sign-in", user->username, "signed in", error);
     }
 
   f->failed_attempts++;
@@ -501,7 +480,7 @@ sign_in_worker (MhfCall  *call,
 
   /* Audit without the name typed when it is no user's: it may well be a
    * passphrase typed into the wrong field. */
-  if (!audit (call, db, 0, "session.sign-in-failed",
+  if (!mhf_call_audit (call, db, 0, "session.sign-in-failed",
               user != NULL ? user->username : "(unknown user)",
               "wrong username or passphrase", error))
     return FALSE;
@@ -517,7 +496,7 @@ sign_in_worker (MhfCall  *call,
                                  "(lockout %" G_GINT64_FORMAT ")",
                                  lockout_duration (call, f->lockouts) / call->self->minute_usec,
                                  MAX_FAILURES, f->lockouts);
-      if (!audit (call, db, 0, "session.lockout",
+      if (!mhf_call_audit (call, db, 0, "session.lockout",
                   user != NULL ? user->username : "(unknown user)", summary, error))
         return FALSE;
     }
@@ -597,7 +576,7 @@ change_passphrase_worker (MhfCall  *call,
                    "sx", hash, user->id))
     return FALSE;
 
-  return audit (call, db, 0, "user.change-passphrase", user->username,
+  return mhf_call_audit (call, db, 0, "user.change-passphrase", user->username,
                 "passphrase changed by the user", error);
 }
 
@@ -656,7 +635,7 @@ reset_passphrase_worker (MhfCall  *call,
     return FALSE;
 
   target->user_id = user->id;
-  return audit (call, db, 0, "user.reset-passphrase", user->username,
+  return mhf_call_audit (call, db, 0, "user.reset-passphrase", user->username,
                 "passphrase reset by an owner; lockout cleared", error);
 }
 
@@ -784,7 +763,7 @@ add_user_worker (MhfCall  *call,
     return FALSE;
 
   summary = g_strdup_printf ("user added, display name “%s”, no role yet", display_name);
-  return audit (call, db, 0, "user.add", username, summary, error);
+  return mhf_call_audit (call, db, 0, "user.add", username, summary, error);
 }
 
 static void
@@ -868,7 +847,7 @@ remove_user_worker (MhfCall  *call,
     return FALSE;
 
   target->user_id = user->id;
-  return audit (call, db, 0, "user.remove", user->username, "user removed with all roles", error);
+  return mhf_call_audit (call, db, 0, "user.remove", user->username, "user removed with all roles", error);
 }
 
 static void
@@ -974,7 +953,7 @@ set_role_worker (MhfCall  *call,
                              clinic_id == 0 ? "every clinic" : "this clinic",
                              old_role == MHF_ROLE_NONE ? "none" : mhf_role_to_string (old_role),
                              change->role == MHF_ROLE_NONE ? "none" : mhf_role_to_string (change->role));
-  return audit (call, db, clinic_id, "user.role", user->username, summary, error);
+  return mhf_call_audit (call, db, clinic_id, "user.role", user->username, summary, error);
 }
 
 static void
@@ -1048,7 +1027,7 @@ set_idle_timeout_worker (MhfCall  *call,
     return FALSE;
 
   summary = g_strdup_printf ("idle timeout: %" G_GINT64_FORMAT " → %u minutes", old_minutes, minutes);
-  return audit (call, db, 0, "settings.idle-timeout", "idle-timeout", summary, error);
+  return mhf_call_audit (call, db, 0, "settings.idle-timeout", "idle-timeout", summary, error);
 }
 
 static void

@@ -1052,6 +1052,33 @@ mhf_agent_service_call (MhfAgentService       *self,
   mhf_store_run_async (self->store, call_worker, call, NULL, NULL, call_cb, call);
 }
 
+/**
+ * mhf_call_audit:
+ *
+ * Appends an audit entry for @call's change: now, by the caller, in the
+ * same transaction as the change itself.
+ */
+gboolean
+mhf_call_audit (MhfCall     *call,
+                sqlite3     *db,
+                gint64       clinic_id,
+                const char  *action,
+                const char  *target,
+                const char  *summary,
+                GError     **error)
+{
+  MhfAuditEntry entry = {
+    .at = call->now,
+    .user_name = call->actor,
+    .clinic_id = clinic_id,
+    .action = action,
+    .target = target,
+    .summary = summary,
+  };
+
+  return mhf_audit_append (db, &entry, error);
+}
+
 /* ---- authorization ------------------------------------------------------------------- */
 
 /* Every caller keeps the agent alive while it is on the bus: an app

@@ -272,3 +272,23 @@ mhf_cliniko_rails_zone_to_iana (const char *label)
 
   return g_hash_table_lookup (table, label);
 }
+
+/**
+ * mhf_cliniko_json_string:
+ *
+ * Returns: (nullable): @object's string @member, or %NULL when it is
+ *   missing, null or not a string
+ */
+const char *
+mhf_cliniko_json_string (JsonObject *object,
+                         const char *member)
+{
+  JsonNode *node;
+
+  if (object == NULL || !json_object_has_member (object, member))
+    return NULL;
+  node = json_object_get_member (object, member);
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -23,6 +24,8 @@ char       *mhf_cliniko_key_fingerprint              (const char  *key);
 char       *mhf_cliniko_id_from_link                 (const char  *url);
 gboolean    mhf_cliniko_base_url_is_allowed_override (const char  *url,
                                                       GError     **error);
+const char *mhf_cliniko_json_string                  (JsonObject  *object,
+                                                      const char  *member);
 const char *mhf_cliniko_rails_zone_to_iana           (const char  *label);
 
 G_END_DECLS
