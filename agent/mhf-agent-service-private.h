@@ -139,6 +139,7 @@ void        mhf_agent_service_refresh_reference (MhfAgentService     *self,
                                                  const char          *key);
 void        mhf_agent_service_schedule_reference_refresh (MhfAgentService *self);
 void        mhf_agent_service_sessions_init   (MhfAgentService       *self);
+void        mhf_agent_service_reschedule_sessions (MhfAgentService   *self);
 void        mhf_agent_service_touch_session   (MhfAgentService       *self,
                                                MhfSession            *session);
 

@@ -263,6 +263,23 @@ mhf_agent_service_begin_session (MhfAgentService *self,
   return session;
 }
 
+/**
+ * mhf_agent_service_reschedule_sessions:
+ *
+ * After the idle timeout changed: every session's deadline follows the
+ * new value at once.
+ */
+void
+mhf_agent_service_reschedule_sessions (MhfAgentService *self)
+{
+  GHashTableIter iter;
+  MhfSession *session;
+
+  g_hash_table_iter_init (&iter, self->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &session))
+    schedule_idle_check (self, session);
+}
+
 /* Called for every authorized call of a signed-in caller. */
 void
 mhf_agent_service_touch_session (MhfAgentService *self,

@@ -1037,6 +1037,7 @@ set_idle_timeout_done (MhfCall *call)
 
   g_variant_get (call->params, "(u)", &minutes);
   call->self->idle_timeout_minutes = minutes;
+  mhf_agent_service_reschedule_sessions (call->self);
 }
 
 static gboolean
