@@ -23,6 +23,8 @@ struct _MhfAgentClient
   GVariant         *status;
   char             *version;
   char             *data_directory;
+  char             *username;
+  char             *display_name;
   /* Cancelled in dispose; used for fetches the client starts by itself. */
   GCancellable     *cancellable;
 
@@ -32,6 +34,13 @@ struct _MhfAgentClient
   MhfDatabaseState  database_state;
   guint             schema_version;
   guint             reachable : 1;
+  /* Whether WhoAmI() answered since the agent became ready; until then
+   * "signed-in" and "first-run" mean nothing.
+   */
+  guint             session_known : 1;
+  guint             signed_in : 1;
+  guint             first_run : 1;
+  guint             who_am_i_pending : 1;
 };
 
 G_DEFINE_FINAL_TYPE (MhfAgentClient, mhf_agent_client, G_TYPE_OBJECT)
@@ -46,10 +55,23 @@ enum {
   PROP_VERSION,
   PROP_DATA_DIRECTORY,
   PROP_SCHEMA_VERSION,
+  PROP_SESSION_KNOWN,
+  PROP_SIGNED_IN,
+  PROP_FIRST_RUN,
+  PROP_USERNAME,
+  PROP_DISPLAY_NAME,
   N_PROPS
 };
 
+enum {
+  SESSION_ENDED,
+  N_SIGNALS
+};
+
 static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+static void fetch_session (MhfAgentClient *self);
 
 static void
 set_reachable (MhfAgentClient *self,
@@ -103,6 +125,96 @@ lookup_string (GVariant   *status,
     return NULL;
 
   return value;
+}
+
+static void
+set_bool_field (MhfAgentClient *self,
+                gboolean        value,
+                int             prop_id)
+{
+  gboolean old;
+
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+
+  value = !!value;
+
+  switch (prop_id)
+    {
+    case PROP_SESSION_KNOWN:
+      old = self->session_known;
+      self->session_known = value;
+      break;
+
+    case PROP_SIGNED_IN:
+      old = self->signed_in;
+      self->signed_in = value;
+      break;
+
+    case PROP_FIRST_RUN:
+      old = self->first_run;
+      self->first_run = value;
+      break;
+
+    default:
+      g_assert_not_reached ();
+    }
+
+  if (old != value)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+}
+
+/* Forgets the session, for example when it ended or the agent left the bus
+ * (sessions live in the agent's memory only).
+ */
+static void
+clear_session (MhfAgentClient *self,
+               gboolean        known)
+{
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+
+  g_object_freeze_notify (G_OBJECT (self));
+  set_bool_field (self, FALSE, PROP_SIGNED_IN);
+  set_string_field (self, &self->username, NULL, PROP_USERNAME);
+  set_string_field (self, &self->display_name, NULL, PROP_DISPLAY_NAME);
+  set_bool_field (self, known, PROP_SESSION_KNOWN);
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
+/* Takes in a session dictionary from WhoAmI() or SignIn(). */
+static void
+apply_session (MhfAgentClient *self,
+               GVariant       *session)
+{
+  gboolean signed_in = FALSE;
+  gboolean first_run = FALSE;
+
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+  g_assert (session != NULL);
+
+  if (!g_variant_is_of_type (session, G_VARIANT_TYPE_VARDICT))
+    {
+      g_debug ("Ignoring a session of unexpected type %s",
+               g_variant_get_type_string (session));
+      return;
+    }
+
+  g_variant_lookup (session, "signed-in", "b", &signed_in);
+  g_variant_lookup (session, "first-run", "b", &first_run);
+
+  g_object_freeze_notify (G_OBJECT (self));
+  set_string_field (self, &self->username,
+                    signed_in ? lookup_string (session, "username") : NULL,
+                    PROP_USERNAME);
+  set_string_field (self, &self->display_name,
+                    signed_in ? lookup_string (session, "display-name") : NULL,
+                    PROP_DISPLAY_NAME);
+  set_bool_field (self, first_run, PROP_FIRST_RUN);
+  set_bool_field (self, signed_in, PROP_SIGNED_IN);
+  set_bool_field (self, TRUE, PROP_SESSION_KNOWN);
+  g_object_thaw_notify (G_OBJECT (self));
+
+  g_debug ("Session: %s%s", signed_in ? "signed in" : "signed out",
+           first_run ? ", first run" : "");
 }
 
 /* Takes in a status dictionary from GetStatus() or StatusChanged and updates
@@ -161,6 +273,14 @@ apply_status (MhfAgentClient *self,
 
   set_reachable (self, TRUE);
 
+  /* Who is signed in can only be asked of a ready agent; whenever it
+   * (re)becomes ready, ask again.
+   */
+  if (agent_state != MHF_AGENT_STATE_READY)
+    set_bool_field (self, FALSE, PROP_SESSION_KNOWN);
+  else if (!self->session_known)
+    fetch_session (self);
+
   g_object_thaw_notify (G_OBJECT (self));
 }
 
@@ -193,6 +313,69 @@ on_proxy_status_changed_cb (MhfIpcAgent1   *proxy,
   g_assert (MHF_IS_AGENT_CLIENT (self));
 
   apply_status (self, status);
+}
+
+static void
+on_proxy_session_ended_cb (MhfIpcAgent1   *proxy,
+                           const char     *reason,
+                           MhfAgentClient *self)
+{
+  g_assert (MHF_IPC_IS_AGENT1 (proxy));
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+
+  g_debug ("Session ended: %s", reason);
+
+  clear_session (self, TRUE);
+  g_signal_emit (self, signals[SESSION_ENDED], 0, reason);
+}
+
+static void
+fetch_session_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GVariant) session = NULL;
+  g_autoptr(GError) error = NULL;
+  MhfAgentClient *self;
+
+  if (!mhf_ipc_agent1_call_who_am_i_finish (MHF_IPC_AGENT1 (object), &session, result, &error))
+    {
+      /* The client cancels its own fetches in dispose; it may be gone. */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+
+      self = MHF_AGENT_CLIENT (user_data);
+      self->who_am_i_pending = FALSE;
+      g_dbus_error_strip_remote_error (error);
+      g_debug ("WhoAmI failed: %s %d", g_quark_to_string (error->domain), error->code);
+
+      if (mhf_agent_client_error_is_unreachable (error))
+        set_reachable (self, FALSE);
+      else
+        /* Assume the safe case: nobody is signed in. */
+        clear_session (self, TRUE);
+      return;
+    }
+
+  self = MHF_AGENT_CLIENT (user_data);
+  self->who_am_i_pending = FALSE;
+  apply_session (self, session);
+}
+
+/* Asks the agent who this client is, unless a question is on its way. */
+static void
+fetch_session (MhfAgentClient *self)
+{
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+
+  if (self->proxy == NULL || self->who_am_i_pending)
+    return;
+
+  self->who_am_i_pending = TRUE;
+  mhf_ipc_agent1_call_who_am_i (self->proxy,
+                                self->cancellable,
+                                fetch_session_cb,
+                                self);
 }
 
 static void
@@ -234,6 +417,8 @@ on_proxy_notify_name_owner_cb (GObject        *object,
   if (owner == NULL)
     {
       g_debug ("Agent left the bus");
+      /* Sessions live in the agent's memory; a new agent knows none. */
+      clear_session (self, FALSE);
       set_reachable (self, FALSE);
       return;
     }
@@ -258,6 +443,10 @@ take_proxy (MhfAgentClient *self,
   g_signal_connect (self->proxy,
                     "status-changed",
                     G_CALLBACK (on_proxy_status_changed_cb),
+                    self);
+  g_signal_connect (self->proxy,
+                    "session-ended",
+                    G_CALLBACK (on_proxy_session_ended_cb),
                     self);
   g_signal_connect (self->proxy,
                     "notify::g-name-owner",
@@ -390,6 +579,8 @@ mhf_agent_client_finalize (GObject *object)
 
   g_clear_pointer (&self->version, g_free);
   g_clear_pointer (&self->data_directory, g_free);
+  g_clear_pointer (&self->username, g_free);
+  g_clear_pointer (&self->display_name, g_free);
 
   G_OBJECT_CLASS (mhf_agent_client_parent_class)->finalize (object);
 }
@@ -434,6 +625,26 @@ mhf_agent_client_get_property (GObject    *object,
 
     case PROP_SCHEMA_VERSION:
       g_value_set_uint (value, self->schema_version);
+      break;
+
+    case PROP_SESSION_KNOWN:
+      g_value_set_boolean (value, self->session_known);
+      break;
+
+    case PROP_SIGNED_IN:
+      g_value_set_boolean (value, self->signed_in);
+      break;
+
+    case PROP_FIRST_RUN:
+      g_value_set_boolean (value, self->first_run);
+      break;
+
+    case PROP_USERNAME:
+      g_value_set_string (value, self->username);
+      break;
+
+    case PROP_DISPLAY_NAME:
+      g_value_set_string (value, self->display_name);
       break;
 
     default:
@@ -499,7 +710,51 @@ mhf_agent_client_class_init (MhfAgentClientClass *klass)
                        0, G_MAXUINT32, 0,
                        (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
+  /* Whether the agent answered WhoAmI() since it became ready. Until it
+   * did, "signed-in" and "first-run" are not to be trusted.
+   */
+  properties[PROP_SESSION_KNOWN] =
+    g_param_spec_boolean ("session-known", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_SIGNED_IN] =
+    g_param_spec_boolean ("signed-in", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /* No user exists yet: the only thing to do is to create the owner. */
+  properties[PROP_FIRST_RUN] =
+    g_param_spec_boolean ("first-run", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_USERNAME] =
+    g_param_spec_string ("username", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  properties[PROP_DISPLAY_NAME] =
+    g_param_spec_string ("display-name", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * MhfAgentClient::session-ended:
+   * @self: a #MhfAgentClient
+   * @reason: why: "signed-out", "idle-timeout", "user-removed" or
+   *   "passphrase-reset"
+   *
+   * The agent ended this client's session; "signed-in" is already %FALSE.
+   */
+  signals[SESSION_ENDED] =
+    g_signal_new ("session-ended",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_STRING);
 }
 
 static void
@@ -724,4 +979,416 @@ mhf_agent_client_error_is_unreachable (const GError *error)
   /* The connection to the bus itself was lost or timed out. */
   return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED) ||
          g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+}
+
+/* ---- Sessions ---------------------------------------------------------- */
+
+/* Common ending of a failed call: the message may come from lower layers, so
+ * only the domain and code are logged; callers compare codes.
+ */
+static void
+return_call_error (MhfAgentClient *self,
+                   GTask          *task,
+                   GError         *error,
+                   const char     *method)
+{
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+  g_assert (G_IS_TASK (task));
+  g_assert (error != NULL);
+
+  g_dbus_error_strip_remote_error (error);
+  g_debug ("%s failed: %s %d", method, g_quark_to_string (error->domain), error->code);
+
+  if (mhf_agent_client_error_is_unreachable (error))
+    set_reachable (self, FALSE);
+
+  g_task_return_error (task, error);
+}
+
+static void
+who_am_i_cb (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GVariant) session = NULL;
+  GError *error = NULL;
+  MhfAgentClient *self;
+
+  g_assert (G_IS_TASK (task));
+
+  self = g_task_get_source_object (task);
+
+  if (!mhf_ipc_agent1_call_who_am_i_finish (MHF_IPC_AGENT1 (object), &session, result, &error))
+    {
+      return_call_error (self, task, error, "WhoAmI");
+      return;
+    }
+
+  apply_session (self, session);
+  g_task_return_pointer (task, g_steal_pointer (&session), (GDestroyNotify) g_variant_unref);
+}
+
+/* Fails @task at once when there is no proxy to call. */
+static gboolean
+check_proxy (MhfAgentClient *self,
+             GTask          *task)
+{
+  g_assert (MHF_IS_AGENT_CLIENT (self));
+  g_assert (G_IS_TASK (task));
+
+  if (self->proxy != NULL)
+    return TRUE;
+
+  g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN,
+                           "Not connected to the agent");
+  return FALSE;
+}
+
+/**
+ * mhf_agent_client_who_am_i_async:
+ * @self: a #MhfAgentClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the answer
+ * @user_data: data for @callback
+ *
+ * Asks the agent about this client's session and updates "signed-in",
+ * "first-run", "username" and "display-name" from the answer. Needs a
+ * connected client (see mhf_agent_client_connect_async()).
+ */
+void
+mhf_agent_client_who_am_i_async (MhfAgentClient      *self,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (MHF_IS_AGENT_CLIENT (self));
+  g_return_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mhf_agent_client_who_am_i_async);
+
+  if (!check_proxy (self, task))
+    return;
+
+  mhf_ipc_agent1_call_who_am_i (self->proxy, cancellable, who_am_i_cb, g_steal_pointer (&task));
+}
+
+/**
+ * mhf_agent_client_who_am_i_finish:
+ * @self: a #MhfAgentClient
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Returns: (transfer full) (nullable): the session dictionary, as WhoAmI()
+ *   describes it, or %NULL on error
+ */
+GVariant *
+mhf_agent_client_who_am_i_finish (MhfAgentClient  *self,
+                                  GAsyncResult    *result,
+                                  GError         **error)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mhf_agent_client_who_am_i_async,
+                        NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+create_owner_who_am_i_cb (GObject      *object,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GVariant) session = NULL;
+  GError *error = NULL;
+  MhfAgentClient *self;
+
+  g_assert (G_IS_TASK (task));
+
+  self = g_task_get_source_object (task);
+
+  if (!mhf_ipc_agent1_call_who_am_i_finish (MHF_IPC_AGENT1 (object), &session, result, &error))
+    {
+      /* The owner exists and this client is signed in as the owner; only
+       * the details are missing. Say what is certain.
+       */
+      g_dbus_error_strip_remote_error (error);
+      g_debug ("WhoAmI after CreateOwner failed: %s %d",
+               g_quark_to_string (error->domain), error->code);
+      g_clear_error (&error);
+      g_object_freeze_notify (G_OBJECT (self));
+      set_bool_field (self, FALSE, PROP_FIRST_RUN);
+      set_bool_field (self, TRUE, PROP_SIGNED_IN);
+      set_bool_field (self, TRUE, PROP_SESSION_KNOWN);
+      g_object_thaw_notify (G_OBJECT (self));
+    }
+  else
+    apply_session (self, session);
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+create_owner_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GCancellable *cancellable;
+  GError *error = NULL;
+  MhfAgentClient *self;
+
+  g_assert (G_IS_TASK (task));
+
+  self = g_task_get_source_object (task);
+
+  if (!mhf_ipc_agent1_call_create_owner_finish (MHF_IPC_AGENT1 (object), result, &error))
+    {
+      return_call_error (self, task, error, "CreateOwner");
+      return;
+    }
+
+  cancellable = g_task_get_cancellable (task);
+  mhf_ipc_agent1_call_who_am_i (MHF_IPC_AGENT1 (object),
+                                cancellable,
+                                create_owner_who_am_i_cb,
+                                g_steal_pointer (&task));
+}
+
+/**
+ * mhf_agent_client_create_owner_async:
+ * @self: a #MhfAgentClient
+ * @username: the owner's username
+ * @display_name: the owner's name as shown in the app
+ * @passphrase: the owner's passphrase
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the owner exists or the agent refused
+ * @user_data: data for @callback
+ *
+ * Creates the first user, an owner of every clinic, and signs this client
+ * in as that user. The agent checks the arguments; it fails with
+ * %MHF_ERROR_INVALID_INPUT or, once a user exists, %MHF_ERROR_NOT_ALLOWED.
+ */
+void
+mhf_agent_client_create_owner_async (MhfAgentClient      *self,
+                                     const char          *username,
+                                     const char          *display_name,
+                                     const char          *passphrase,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (MHF_IS_AGENT_CLIENT (self));
+  g_return_if_fail (username != NULL);
+  g_return_if_fail (display_name != NULL);
+  g_return_if_fail (passphrase != NULL);
+  g_return_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mhf_agent_client_create_owner_async);
+
+  if (!check_proxy (self, task))
+    return;
+
+  mhf_ipc_agent1_call_create_owner (self->proxy, username, display_name, passphrase,
+                                    cancellable, create_owner_cb, g_steal_pointer (&task));
+}
+
+gboolean
+mhf_agent_client_create_owner_finish (MhfAgentClient  *self,
+                                      GAsyncResult    *result,
+                                      GError         **error)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
+                        mhf_agent_client_create_owner_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+sign_in_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GVariant) session = NULL;
+  GError *error = NULL;
+  MhfAgentClient *self;
+
+  g_assert (G_IS_TASK (task));
+
+  self = g_task_get_source_object (task);
+
+  if (!mhf_ipc_agent1_call_sign_in_finish (MHF_IPC_AGENT1 (object), &session, result, &error))
+    {
+      return_call_error (self, task, error, "SignIn");
+      return;
+    }
+
+  apply_session (self, session);
+  g_task_return_boolean (task, TRUE);
+}
+
+/**
+ * mhf_agent_client_sign_in_async:
+ * @self: a #MhfAgentClient
+ * @username: the user's name
+ * @passphrase: the user's passphrase
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when signed in or refused
+ * @user_data: data for @callback
+ *
+ * Signs this client in. A wrong username or passphrase fails with
+ * %MHF_ERROR_SIGN_IN_FAILED, too many of them with %MHF_ERROR_SIGN_IN_LOCKED.
+ */
+void
+mhf_agent_client_sign_in_async (MhfAgentClient      *self,
+                                const char          *username,
+                                const char          *passphrase,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (MHF_IS_AGENT_CLIENT (self));
+  g_return_if_fail (username != NULL);
+  g_return_if_fail (passphrase != NULL);
+  g_return_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mhf_agent_client_sign_in_async);
+
+  if (!check_proxy (self, task))
+    return;
+
+  mhf_ipc_agent1_call_sign_in (self->proxy, username, passphrase,
+                               cancellable, sign_in_cb, g_steal_pointer (&task));
+}
+
+gboolean
+mhf_agent_client_sign_in_finish (MhfAgentClient  *self,
+                                 GAsyncResult    *result,
+                                 GError         **error)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mhf_agent_client_sign_in_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+sign_out_cb (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  MhfAgentClient *self;
+
+  g_assert (G_IS_TASK (task));
+
+  self = g_task_get_source_object (task);
+
+  if (!mhf_ipc_agent1_call_sign_out_finish (MHF_IPC_AGENT1 (object), result, &error))
+    {
+      return_call_error (self, task, error, "SignOut");
+      return;
+    }
+
+  clear_session (self, TRUE);
+  g_task_return_boolean (task, TRUE);
+}
+
+/**
+ * mhf_agent_client_sign_out_async:
+ * @self: a #MhfAgentClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when signed out
+ * @user_data: data for @callback
+ *
+ * Ends this client's session.
+ */
+void
+mhf_agent_client_sign_out_async (MhfAgentClient      *self,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (MHF_IS_AGENT_CLIENT (self));
+  g_return_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mhf_agent_client_sign_out_async);
+
+  if (!check_proxy (self, task))
+    return;
+
+  mhf_ipc_agent1_call_sign_out (self->proxy, cancellable, sign_out_cb, g_steal_pointer (&task));
+}
+
+gboolean
+mhf_agent_client_sign_out_finish (MhfAgentClient  *self,
+                                  GAsyncResult    *result,
+                                  GError         **error)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mhf_agent_client_sign_out_async,
+                        FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+mhf_agent_client_get_session_known (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), FALSE);
+
+  return self->session_known;
+}
+
+gboolean
+mhf_agent_client_get_signed_in (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), FALSE);
+
+  return self->signed_in;
+}
+
+gboolean
+mhf_agent_client_get_first_run (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), FALSE);
+
+  return self->first_run;
+}
+
+const char *
+mhf_agent_client_get_username (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), NULL);
+
+  return self->username;
+}
+
+const char *
+mhf_agent_client_get_display_name (MhfAgentClient *self)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), NULL);
+
+  return self->display_name;
 }

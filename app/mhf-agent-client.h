@@ -40,4 +40,43 @@ const char       *mhf_agent_client_get_data_directory (MhfAgentClient       *sel
 guint             mhf_agent_client_get_schema_version (MhfAgentClient       *self);
 gboolean          mhf_agent_client_error_is_unreachable (const GError       *error);
 
+void              mhf_agent_client_who_am_i_async     (MhfAgentClient       *self,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+GVariant         *mhf_agent_client_who_am_i_finish    (MhfAgentClient       *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+void              mhf_agent_client_create_owner_async (MhfAgentClient       *self,
+                                                       const char           *username,
+                                                       const char           *display_name,
+                                                       const char           *passphrase,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+gboolean          mhf_agent_client_create_owner_finish (MhfAgentClient      *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+void              mhf_agent_client_sign_in_async      (MhfAgentClient       *self,
+                                                       const char           *username,
+                                                       const char           *passphrase,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+gboolean          mhf_agent_client_sign_in_finish     (MhfAgentClient       *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+void              mhf_agent_client_sign_out_async     (MhfAgentClient       *self,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+gboolean          mhf_agent_client_sign_out_finish    (MhfAgentClient       *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+gboolean          mhf_agent_client_get_session_known  (MhfAgentClient       *self);
+gboolean          mhf_agent_client_get_signed_in      (MhfAgentClient       *self);
+gboolean          mhf_agent_client_get_first_run      (MhfAgentClient       *self);
+const char       *mhf_agent_client_get_username       (MhfAgentClient       *self);
+const char       *mhf_agent_client_get_display_name   (MhfAgentClient       *self);
+
 G_END_DECLS

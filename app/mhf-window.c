@@ -5,7 +5,8 @@
  * The main window: a dashboard of what the agent reports. It picks one page
  * of its stack from the client's "reachable" and "agent-state" properties, so
  * that a StatusChanged signal from the agent changes the page without any
- * polling.
+ * polling. Once the agent is ready, the client's session properties decide
+ * between creating the owner (first run), signing in, and the dashboard.
  */
 
 #include "config.h"
@@ -16,6 +17,7 @@
 #include "mhf-error.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 struct _MhfWindow
 {
@@ -33,6 +35,16 @@ struct _MhfWindow
   GtkLabel             *keyring_label;
   GtkLabel             *schema_version_label;
   GtkLabel             *data_directory_label;
+  AdwEntryRow          *owner_username_row;
+  AdwEntryRow          *owner_display_name_row;
+  AdwEntryRow          *owner_passphrase_row;
+  AdwEntryRow          *owner_confirm_row;
+  GtkLabel             *create_owner_error_label;
+  GtkButton            *create_owner_button;
+  AdwEntryRow          *sign_in_username_row;
+  AdwEntryRow          *sign_in_passphrase_row;
+  GtkLabel             *sign_in_error_label;
+  GtkButton            *sign_in_button;
 
   /* Owned references */
   MhfAgentClient       *client;
@@ -41,7 +53,12 @@ struct _MhfWindow
 
   /* State */
   guint                 busy;
+  /* A CreateOwner, SignIn or SignOut call is on its way. */
+  guint                 submitting : 1;
 };
+
+/* Passphrases are at least this many characters; the agent checks it too. */
+#define MIN_PASSPHRASE_CHARS 10
 
 G_DEFINE_FINAL_TYPE (MhfWindow, mhf_window, ADW_TYPE_APPLICATION_WINDOW)
 
@@ -177,11 +194,16 @@ set_value_label (GtkLabel   *label,
   gtk_label_set_text (label, text != NULL && *text != '\0' ? text : _("Unknown"));
 }
 
+static void focus_page (MhfWindow  *self,
+                        const char *page);
+
 static void
 mhf_window_update (MhfWindow *self)
 {
   g_autofree char *schema_version = NULL;
+  g_autofree char *signed_in_as = NULL;
   MhfAgentState state;
+  const char *previous_page;
   const char *page;
   const char *subtitle;
   const char *loading_text;
@@ -216,14 +238,56 @@ mhf_window_update (MhfWindow *self)
       subtitle = agent_state_to_words (state);
       /* Translators: shown while the agent opens the keyring and database */
       loading_text = _("The background agent is starting…");
+
+      if (state == MHF_AGENT_STATE_READY)
+        {
+          if (!mhf_agent_client_get_session_known (self->client))
+            page = "loading";
+          else if (mhf_agent_client_get_first_run (self->client))
+            {
+              page = "create-owner";
+              /* Translators: window subtitle on the first run */
+              subtitle = _("First Run");
+            }
+          else if (!mhf_agent_client_get_signed_in (self->client))
+            {
+              page = "sign-in";
+              /* Translators: window subtitle while nobody is signed in */
+              subtitle = _("Signed Out");
+            }
+          else
+            {
+              const char *name = mhf_agent_client_get_display_name (self->client);
+
+              if (name == NULL || *name == '\0')
+                name = mhf_agent_client_get_username (self->client);
+              if (name != NULL && *name != '\0')
+                {
+                  /* Translators: window subtitle; %s is the user's display name */
+                  signed_in_as = g_strdup_printf (_("Signed in as %s"), name);
+                  subtitle = signed_in_as;
+                }
+            }
+        }
     }
 
-  gtk_stack_set_visible_child_name (self->stack, page);
+  previous_page = gtk_stack_get_visible_child_name (self->stack);
+  if (g_strcmp0 (previous_page, page) != 0)
+    {
+      gtk_stack_set_visible_child_name (self->stack, page);
+      focus_page (self, page);
+    }
   adw_window_title_set_subtitle (self->window_title, subtitle);
   gtk_spinner_set_spinning (self->spinner, g_str_equal (page, "loading"));
   gtk_label_set_text (self->loading_label, loading_text);
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.refresh", self->busy == 0);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.sign-out",
+                                 g_str_equal (page, "ready") &&
+                                 mhf_agent_client_get_signed_in (self->client) &&
+                                 !self->submitting);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->create_owner_button), !self->submitting);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->sign_in_button), !self->submitting);
 
   set_value_label (self->status_label, agent_state_to_words (state));
   set_value_label (self->version_label, mhf_agent_client_get_version (self->client));
@@ -235,6 +299,397 @@ mhf_window_update (MhfWindow *self)
   set_value_label (self->schema_version_label, schema_version);
   set_value_label (self->data_directory_label,
                    mhf_agent_client_get_data_directory (self->client));
+}
+
+
+/* Puts the cursor where typing should start on a page just shown. */
+static void
+focus_page (MhfWindow  *self,
+            const char *page)
+{
+  g_assert (MHF_IS_WINDOW (self));
+
+  if (g_str_equal (page, "create-owner"))
+    gtk_widget_grab_focus (GTK_WIDGET (self->owner_username_row));
+  else if (g_str_equal (page, "sign-in"))
+    {
+      const char *username = gtk_editable_get_text (GTK_EDITABLE (self->sign_in_username_row));
+
+      if (username != NULL && *username != '\0')
+        gtk_widget_grab_focus (GTK_WIDGET (self->sign_in_passphrase_row));
+      else
+        gtk_widget_grab_focus (GTK_WIDGET (self->sign_in_username_row));
+    }
+}
+
+static void
+show_error (GtkLabel   *label,
+            const char *message)
+{
+  g_assert (GTK_IS_LABEL (label));
+
+  gtk_label_set_text (label, message != NULL ? message : "");
+  gtk_widget_set_visible (GTK_WIDGET (label), message != NULL);
+}
+
+static void
+clear_passphrase (AdwEntryRow *row)
+{
+  gtk_editable_set_text (GTK_EDITABLE (row), "");
+}
+
+/* The sentence for an error the agent or the bus returned. The agent's own
+ * message is for developers and never shown; only the code counts.
+ */
+static const char *
+error_to_sentence (const GError *error)
+{
+  g_assert (error != NULL);
+
+  if (mhf_agent_client_error_is_unreachable (error))
+    return _("The background agent could not be reached. Try again in a moment.");
+
+  if (error->domain != MHF_ERROR)
+    return _("Something went wrong. Try again.");
+
+  switch ((MhfError) error->code)
+    {
+    case MHF_ERROR_SIGN_IN_FAILED:
+      return _("The username or passphrase is not right.");
+
+    case MHF_ERROR_SIGN_IN_LOCKED:
+      return _("Too many attempts. Try again in a few minutes.");
+
+    case MHF_ERROR_INVALID_INPUT:
+      return _("Check the fields and try again.");
+
+    case MHF_ERROR_NOT_ALLOWED:
+      return _("An owner account exists already. Sign in instead.");
+
+    case MHF_ERROR_KEYRING_UNAVAILABLE:
+    case MHF_ERROR_KEYRING_LOCKED:
+    case MHF_ERROR_DATABASE_UNAVAILABLE:
+      return _("The background agent cannot open its data right now. Try again in a moment.");
+
+    case MHF_ERROR_FAILED:
+    case MHF_ERROR_NOT_SIGNED_IN:
+    case MHF_ERROR_ACCESS_DENIED:
+    case MHF_ERROR_NOT_FOUND:
+    case MHF_ERROR_CLINIKO_KEY_REJECTED:
+    case MHF_ERROR_NETWORK:
+    case MHF_ERROR_SESSION_EXPIRED:
+    default:
+      return _("Something went wrong. Try again.");
+    }
+}
+
+/* CreateOwner's InvalidInput names the field first ("username: …"). Only that
+ * field name is read, from a fixed list; the rest of the message is not shown.
+ */
+static const char *
+create_owner_error_to_sentence (const GError *error)
+{
+  g_assert (error != NULL);
+
+  if (!g_error_matches (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT))
+    return error_to_sentence (error);
+
+  if (g_str_has_prefix (error->message, "username:"))
+    return _("Check the fields: the username is not accepted. Use 1 to 64 letters, digits, “.”, “_” or “-”.");
+
+  if (g_str_has_prefix (error->message, "display"))
+    return _("Check the fields: the display name is not accepted. Use 1 to 128 characters.");
+
+  if (g_str_has_prefix (error->message, "passphrase"))
+    return _("Check the fields: the passphrase is not accepted. Use 10 to 1024 characters.");
+
+  return _("Check the fields and try again.");
+}
+
+static gboolean
+username_is_valid (const char *username)
+{
+  size_t len = strlen (username);
+
+  if (len == 0 || len > 64)
+    return FALSE;
+
+  for (size_t i = 0; i < len; i++)
+    {
+      char c = username[i];
+
+      if (!g_ascii_isalnum (c) && c != '.' && c != '_' && c != '-')
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+static void
+set_submitting (MhfWindow *self,
+                gboolean   submitting)
+{
+  g_assert (MHF_IS_WINDOW (self));
+
+  self->submitting = !!submitting;
+  mhf_window_update (self);
+}
+
+static void
+create_owner_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(MhfWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert (MHF_IS_WINDOW (self));
+
+  if (!mhf_agent_client_create_owner_finish (MHF_AGENT_CLIENT (object), result, &error) &&
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  if (self->client == NULL)
+    return;
+
+  show_error (self->create_owner_error_label,
+              error != NULL ? create_owner_error_to_sentence (error) : NULL);
+
+  /* Someone else created the owner meanwhile: this page is stale. */
+  if (g_error_matches (error, MHF_ERROR, MHF_ERROR_NOT_ALLOWED))
+    mhf_agent_client_who_am_i_async (self->client, self->cancellable, NULL, NULL);
+
+  set_submitting (self, FALSE);
+}
+
+static void
+create_owner (MhfWindow *self)
+{
+  g_autofree char *username = NULL;
+  g_autofree char *display_name = NULL;
+  g_autofree char *passphrase = NULL;
+  g_autofree char *confirmation = NULL;
+  const char *problem = NULL;
+
+  g_assert (MHF_IS_WINDOW (self));
+
+  if (self->submitting || self->client == NULL)
+    return;
+
+  username = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->owner_username_row))));
+  display_name = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->owner_display_name_row))));
+  passphrase = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->owner_passphrase_row)));
+  confirmation = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->owner_confirm_row)));
+
+  /* Passphrases never stay on screen after a submit, accepted or not. */
+  clear_passphrase (self->owner_passphrase_row);
+  clear_passphrase (self->owner_confirm_row);
+
+  if (*username == '\0')
+    problem = _("Enter a username.");
+  else if (!username_is_valid (username))
+    problem = _("The username may only have letters, digits, “.”, “_” and “-”, and at most 64 of them.");
+  else if (*display_name == '\0')
+    problem = _("Enter the name to show in the app.");
+  else if (g_utf8_strlen (display_name, -1) > 128)
+    problem = _("The display name may have at most 128 characters.");
+  else if (g_utf8_strlen (passphrase, -1) < MIN_PASSPHRASE_CHARS)
+    problem = _("The passphrase must have at least 10 characters.");
+  else if (!g_str_equal (passphrase, confirmation))
+    problem = _("The two passphrases are not the same.");
+
+  show_error (self->create_owner_error_label, problem);
+
+  if (problem != NULL)
+    {
+      gtk_widget_grab_focus (*username == '\0' || !username_is_valid (username) ?
+                             GTK_WIDGET (self->owner_username_row) :
+                             *display_name == '\0' || g_utf8_strlen (display_name, -1) > 128 ?
+                             GTK_WIDGET (self->owner_display_name_row) :
+                             GTK_WIDGET (self->owner_passphrase_row));
+      return;
+    }
+
+  set_submitting (self, TRUE);
+  mhf_agent_client_create_owner_async (self->client, username, display_name, passphrase,
+                                       self->cancellable, create_owner_cb, g_object_ref (self));
+}
+
+static void
+sign_in_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(MhfWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert (MHF_IS_WINDOW (self));
+
+  if (!mhf_agent_client_sign_in_finish (MHF_AGENT_CLIENT (object), result, &error) &&
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  if (self->client == NULL)
+    return;
+
+  show_error (self->sign_in_error_label, error != NULL ? error_to_sentence (error) : NULL);
+  set_submitting (self, FALSE);
+
+  if (error != NULL)
+    gtk_widget_grab_focus (GTK_WIDGET (self->sign_in_passphrase_row));
+}
+
+static void
+sign_in (MhfWindow *self)
+{
+  g_autofree char *username = NULL;
+  g_autofree char *passphrase = NULL;
+
+  g_assert (MHF_IS_WINDOW (self));
+
+  if (self->submitting || self->client == NULL)
+    return;
+
+  username = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->sign_in_username_row))));
+  passphrase = g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->sign_in_passphrase_row)));
+  clear_passphrase (self->sign_in_passphrase_row);
+
+  if (*username == '\0')
+    {
+      show_error (self->sign_in_error_label, _("Enter your username."));
+      gtk_widget_grab_focus (GTK_WIDGET (self->sign_in_username_row));
+      return;
+    }
+
+  if (*passphrase == '\0')
+    {
+      show_error (self->sign_in_error_label, _("Enter your passphrase."));
+      gtk_widget_grab_focus (GTK_WIDGET (self->sign_in_passphrase_row));
+      return;
+    }
+
+  set_submitting (self, TRUE);
+  mhf_agent_client_sign_in_async (self->client, username, passphrase,
+                                  self->cancellable, sign_in_cb, g_object_ref (self));
+}
+
+static void
+sign_out_cb (GObject      *object,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(MhfWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert (MHF_IS_WINDOW (self));
+
+  if (!mhf_agent_client_sign_out_finish (MHF_AGENT_CLIENT (object), result, &error) &&
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  if (self->client == NULL)
+    return;
+
+  if (error != NULL)
+    adw_toast_overlay_add_toast (self->toast_overlay, adw_toast_new (error_to_sentence (error)));
+
+  set_submitting (self, FALSE);
+}
+
+static void
+sign_out_action (GtkWidget  *widget,
+                 const char *action_name,
+                 GVariant   *param)
+{
+  MhfWindow *self = MHF_WINDOW (widget);
+
+  if (self->submitting || self->client == NULL)
+    return;
+
+  set_submitting (self, TRUE);
+  mhf_agent_client_sign_out_async (self->client, self->cancellable,
+                                   sign_out_cb, g_object_ref (self));
+}
+
+static void
+on_owner_username_row_entry_activated_cb (AdwEntryRow *row,
+                                          MhfWindow   *self)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (self->owner_display_name_row));
+}
+
+static void
+on_owner_display_name_row_entry_activated_cb (AdwEntryRow *row,
+                                              MhfWindow   *self)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (self->owner_passphrase_row));
+}
+
+static void
+on_owner_passphrase_row_entry_activated_cb (AdwEntryRow *row,
+                                            MhfWindow   *self)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (self->owner_confirm_row));
+}
+
+static void
+on_owner_confirm_row_entry_activated_cb (AdwEntryRow *row,
+                                         MhfWindow   *self)
+{
+  create_owner (self);
+}
+
+static void
+on_create_owner_button_clicked_cb (GtkButton *button,
+                                   MhfWindow *self)
+{
+  create_owner (self);
+}
+
+static void
+on_sign_in_username_row_entry_activated_cb (AdwEntryRow *row,
+                                            MhfWindow   *self)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (self->sign_in_passphrase_row));
+}
+
+static void
+on_sign_in_passphrase_row_entry_activated_cb (AdwEntryRow *row,
+                                              MhfWindow   *self)
+{
+  sign_in (self);
+}
+
+static void
+on_sign_in_button_clicked_cb (GtkButton *button,
+                              MhfWindow *self)
+{
+  sign_in (self);
+}
+
+static void
+on_client_session_ended_cb (MhfAgentClient *client,
+                            const char     *reason,
+                            MhfWindow      *self)
+{
+  const char *message = NULL;
+
+  g_assert (MHF_IS_AGENT_CLIENT (client));
+  g_assert (MHF_IS_WINDOW (self));
+
+  if (g_strcmp0 (reason, "idle-timeout") == 0)
+    message = _("You were signed out after a period of inactivity.");
+  else if (g_strcmp0 (reason, "user-removed") == 0)
+    message = _("You were signed out because your account was removed.");
+  else if (g_strcmp0 (reason, "passphrase-reset") == 0)
+    message = _("You were signed out because an owner set a new passphrase for you.");
+
+  show_error (self->sign_in_error_label, NULL);
+
+  if (message != NULL)
+    adw_toast_overlay_add_toast (self->toast_overlay, adw_toast_new (message));
+
+  mhf_window_update (self);
 }
 
 static void
@@ -414,6 +869,11 @@ mhf_window_constructed (GObject *object)
                            G_CALLBACK (on_client_notify_cb),
                            self,
                            0);
+  g_signal_connect_object (self->client,
+                           "session-ended",
+                           G_CALLBACK (on_client_session_ended_cb),
+                           self,
+                           0);
 
   load_window_state (self);
 
@@ -532,8 +992,27 @@ mhf_window_class_init (MhfWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, keyring_label);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, schema_version_label);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, data_directory_label);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, owner_username_row);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, owner_display_name_row);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, owner_passphrase_row);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, owner_confirm_row);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, create_owner_error_label);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, create_owner_button);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, sign_in_username_row);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, sign_in_passphrase_row);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, sign_in_error_label);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, sign_in_button);
+  gtk_widget_class_bind_template_callback (widget_class, on_owner_username_row_entry_activated_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_owner_display_name_row_entry_activated_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_owner_passphrase_row_entry_activated_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_owner_confirm_row_entry_activated_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_create_owner_button_clicked_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_sign_in_username_row_entry_activated_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_sign_in_passphrase_row_entry_activated_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_sign_in_button_clicked_cb);
 
   gtk_widget_class_install_action (widget_class, "win.refresh", NULL, refresh_action);
+  gtk_widget_class_install_action (widget_class, "win.sign-out", NULL, sign_out_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK,
                                        "win.refresh", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F5, 0, "win.refresh", NULL);

@@ -18,6 +18,34 @@
  */
 #define WAIT_TIMEOUT_MS 20000
 
+#define AGENT_INTERFACE "com.myhealthfollowup.MyHealthFollowup.Agent1"
+#define OWNER_USERNAME "olivia"
+#define OWNER_DISPLAY_NAME "Olivia Owner"
+#define OWNER_PASSPHRASE "correct horse battery"
+
+/* How a test case's bus and agent are set up before the window exists. */
+typedef struct
+{
+  MhfTestBusFlags     flags;
+  /* Create the owner (on a connection of its own, so the window is not
+   * signed in by it) before the window connects.
+   */
+  gboolean            with_owner;
+  /* With the owner, set this idle timeout in the agent's minutes; 0 leaves
+   * the default.
+   */
+  guint               idle_timeout;
+  const char * const *agent_env;
+} Config;
+
+static const Config config_keyring = { MHF_TEST_BUS_KEYRING, FALSE, 0, NULL };
+static const Config config_owner = { MHF_TEST_BUS_KEYRING, TRUE, 0, NULL };
+static const Config config_no_agent = { MHF_TEST_BUS_NO_AGENT, FALSE, 0, NULL };
+static const Config config_no_keyring = { MHF_TEST_BUS_NONE, FALSE, 0, NULL };
+/* One of the agent's minutes lasts a second here. */
+static const char * const fast_minutes[] = { "MHF_AGENT_MINUTE_SECONDS=1", NULL };
+static const Config config_owner_idle = { MHF_TEST_BUS_KEYRING, TRUE, 1, fast_minutes };
+
 typedef struct
 {
   MhfTestBus     *bus;
@@ -165,14 +193,245 @@ find_visible_try_again (GtkWidget *widget)
   return NULL;
 }
 
+/* The page called @name in the window's stack, shown or not. */
+static GtkWidget *
+find_page (GtkWidget  *widget,
+           const char *name)
+{
+  if (GTK_IS_STACK (widget))
+    {
+      GtkWidget *page = gtk_stack_get_child_by_name (GTK_STACK (widget), name);
+
+      if (page != NULL)
+        return page;
+    }
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_page (child, name);
+
+      if (found != NULL)
+        return found;
+    }
+
+  return NULL;
+}
+
+/* The entry row titled @title inside @widget. */
+static GtkWidget *
+find_row (GtkWidget  *widget,
+          const char *title)
+{
+  if (ADW_IS_ENTRY_ROW (widget) &&
+      g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title) == 0)
+    return widget;
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_row (child, title);
+
+      if (found != NULL)
+        return found;
+    }
+
+  return NULL;
+}
+
+/* The button labelled @label inside @widget. */
+static GtkWidget *
+find_button (GtkWidget  *widget,
+             const char *label)
+{
+  if (GTK_IS_BUTTON (widget) &&
+      g_strcmp0 (gtk_button_get_label (GTK_BUTTON (widget)), label) == 0)
+    return widget;
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget);
+       child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_button (child, label);
+
+      if (found != NULL)
+        return found;
+    }
+
+  return NULL;
+}
+
+static GtkWidget *
+page_row (Fixture    *fixture,
+          const char *page_name,
+          const char *title)
+{
+  GtkWidget *page = find_page (GTK_WIDGET (fixture->window), page_name);
+  GtkWidget *row;
+
+  g_assert_nonnull (page);
+  row = find_row (page, title);
+  g_assert_nonnull (row);
+
+  return row;
+}
+
+static GtkWidget *
+page_button (Fixture    *fixture,
+             const char *page_name,
+             const char *label)
+{
+  GtkWidget *page = find_page (GTK_WIDGET (fixture->window), page_name);
+  GtkWidget *button;
+
+  g_assert_nonnull (page);
+  button = find_button (page, label);
+  g_assert_nonnull (button);
+
+  return button;
+}
+
+static void
+set_row_text (Fixture    *fixture,
+              const char *page_name,
+              const char *title,
+              const char *text)
+{
+  gtk_editable_set_text (GTK_EDITABLE (page_row (fixture, page_name, title)), text);
+}
+
+static const char *
+row_text (Fixture    *fixture,
+          const char *page_name,
+          const char *title)
+{
+  return gtk_editable_get_text (GTK_EDITABLE (page_row (fixture, page_name, title)));
+}
+
+static void
+on_button_clicked_cb (GtkButton *button,
+                      gboolean  *clicked)
+{
+  *clicked = TRUE;
+}
+
+static gboolean
+flag_set (Fixture       *fixture,
+          gconstpointer  data)
+{
+  return *(const gboolean *) data;
+}
+
+/* Activates @button as the keyboard would, and waits for its "clicked",
+ * which GtkButton emits only after a short press animation.
+ */
+static void
+click (Fixture   *fixture,
+       GtkWidget *button)
+{
+  gboolean clicked = FALSE;
+  gulong handler;
+
+  g_assert_true (gtk_widget_is_sensitive (button));
+  handler = g_signal_connect (button, "clicked", G_CALLBACK (on_button_clicked_cb), &clicked);
+  g_assert_true (gtk_widget_activate (button));
+  g_assert_true (wait_until (fixture, flag_set, &clicked, WAIT_TIMEOUT_MS));
+  g_signal_handler_disconnect (button, handler);
+}
+
+static gboolean
+client_signed_in (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  return mhf_agent_client_get_signed_in (fixture->client) == GPOINTER_TO_INT (data);
+}
+
+static gboolean
+page_shows_text (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  GtkWidget *page = find_page (GTK_WIDGET (fixture->window), "sign-in");
+
+  return widget_shows_text (page, data);
+}
+
+/* Signs in through the sign-in page, as a user would. */
+static void
+sign_in_through_page (Fixture    *fixture,
+                      const char *passphrase)
+{
+  GtkWidget *button;
+
+  assert_page_seen (fixture, "sign-in");
+  set_row_text (fixture, "sign-in", "Username", OWNER_USERNAME);
+  set_row_text (fixture, "sign-in", "Passphrase", passphrase);
+  button = page_button (fixture, "sign-in", "_Sign In");
+  click (fixture, button);
+}
+
+static GVariant *
+call_agent (GDBusConnection *connection,
+            const char      *method,
+            GVariant        *parameters)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *reply;
+
+  reply = g_dbus_connection_call_sync (connection, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
+                                       AGENT_INTERFACE, method, parameters, NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, 60000, NULL, &error);
+  g_assert_no_error (error);
+
+  return reply;
+}
+
+/* Creates the owner from a connection of its own, which then leaves the
+ * bus, ending that session. The window's connection stays signed out.
+ */
+static void
+create_owner_elsewhere (MhfTestBus *bus,
+                        guint       idle_timeout)
+{
+  g_autoptr(GDBusConnection) connection = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  status = mhf_test_bus_wait_for_state (bus, "ready", WAIT_TIMEOUT_MS);
+  g_assert_nonnull (status);
+
+  connection =
+    g_dbus_connection_new_for_address_sync (mhf_test_bus_get_address (bus),
+                                            G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                            NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  reply = call_agent (connection, "CreateOwner",
+                      g_variant_new ("(sss)", OWNER_USERNAME, OWNER_DISPLAY_NAME,
+                                     OWNER_PASSPHRASE));
+  if (idle_timeout > 0)
+    {
+      g_clear_pointer (&reply, g_variant_unref);
+      reply = call_agent (connection, "SetIdleTimeout", g_variant_new ("(u)", idle_timeout));
+    }
+
+  g_dbus_connection_close_sync (connection, NULL, &error);
+  g_assert_no_error (error);
+}
+
 static void
 fixture_set_up (Fixture       *fixture,
                 gconstpointer  data)
 {
-  MhfTestBusFlags flags = GPOINTER_TO_UINT (data);
+  const Config *config = data;
 
   fixture->pages_seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  fixture->bus = mhf_test_bus_new (flags);
+  fixture->bus = mhf_test_bus_new_full (config->flags, config->agent_env);
+  if (config->with_owner)
+    create_owner_elsewhere (fixture->bus, config->idle_timeout);
   fixture->client = mhf_agent_client_new ();
   /* GTK owns windows; the fixture keeps its own reference until tear-down. */
   fixture->window = g_object_ref (mhf_window_new (NULL, fixture->client));
@@ -216,6 +475,7 @@ test_window_ready (Fixture       *fixture,
 {
   GtkWidget *window = GTK_WIDGET (fixture->window);
 
+  sign_in_through_page (fixture, OWNER_PASSPHRASE);
   assert_page_seen (fixture, "ready");
 
   /* The rows keep the last status even if the agent has gone idle since. */
@@ -258,6 +518,7 @@ test_window_live_update (Fixture       *fixture,
 {
   GtkWidget *button;
 
+  sign_in_through_page (fixture, OWNER_PASSPHRASE);
   assert_page_seen (fixture, "ready");
 
   /* The agent vanishing from the bus is news enough; no call is made. */
@@ -274,8 +535,125 @@ test_window_live_update (Fixture       *fixture,
   forget_pages (fixture);
   g_assert_true (gtk_widget_activate (button));
 
+  /* Sessions do not survive the agent: a new one asks to sign in again. */
+  assert_page_seen (fixture, "sign-in");
+  g_assert_false (mhf_agent_client_get_signed_in (fixture->client));
+  forget_pages (fixture);
+  sign_in_through_page (fixture, OWNER_PASSPHRASE);
   assert_page_seen (fixture, "ready");
   g_assert_true (row_shows_value (GTK_WIDGET (fixture->window), "Version", PACKAGE_VERSION));
+}
+
+static void
+test_window_first_run (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  GtkWidget *button;
+
+  assert_page_seen (fixture, "create-owner");
+  g_assert_false (g_hash_table_contains (fixture->pages_seen, "ready"));
+  g_assert_false (g_hash_table_contains (fixture->pages_seen, "sign-in"));
+  g_assert_true (mhf_agent_client_get_first_run (fixture->client));
+  g_assert_false (mhf_agent_client_get_signed_in (fixture->client));
+
+  set_row_text (fixture, "create-owner", "Username", OWNER_USERNAME);
+  set_row_text (fixture, "create-owner", "Display Name", OWNER_DISPLAY_NAME);
+  button = page_button (fixture, "create-owner", "_Create Owner");
+
+  /* Checked before the agent is asked: too short, then not the same. */
+  set_row_text (fixture, "create-owner", "Passphrase", "short");
+  set_row_text (fixture, "create-owner", "Confirm Passphrase", "short");
+  click (fixture, button);
+  g_assert_true (widget_shows_text (find_page (GTK_WIDGET (fixture->window), "create-owner"),
+                                    "The passphrase must have at least 10 characters."));
+  g_assert_cmpstr (row_text (fixture, "create-owner", "Passphrase"), ==, "");
+  g_assert_cmpstr (row_text (fixture, "create-owner", "Confirm Passphrase"), ==, "");
+
+  set_row_text (fixture, "create-owner", "Passphrase", OWNER_PASSPHRASE);
+  set_row_text (fixture, "create-owner", "Confirm Passphrase", "correct horse battery!");
+  click (fixture, button);
+  g_assert_true (widget_shows_text (find_page (GTK_WIDGET (fixture->window), "create-owner"),
+                                    "The two passphrases are not the same."));
+  g_assert_cmpstr (row_text (fixture, "create-owner", "Passphrase"), ==, "");
+  g_assert_true (mhf_agent_client_get_first_run (fixture->client));
+
+  set_row_text (fixture, "create-owner", "Passphrase", OWNER_PASSPHRASE);
+  set_row_text (fixture, "create-owner", "Confirm Passphrase", OWNER_PASSPHRASE);
+  forget_pages (fixture);
+  click (fixture, button);
+  g_assert_cmpstr (row_text (fixture, "create-owner", "Passphrase"), ==, "");
+  g_assert_cmpstr (row_text (fixture, "create-owner", "Confirm Passphrase"), ==, "");
+
+  assert_page_seen (fixture, "ready");
+  g_assert_true (mhf_agent_client_get_signed_in (fixture->client));
+  g_assert_false (mhf_agent_client_get_first_run (fixture->client));
+  g_assert_cmpstr (mhf_agent_client_get_username (fixture->client), ==, OWNER_USERNAME);
+  g_assert_cmpstr (mhf_agent_client_get_display_name (fixture->client), ==, OWNER_DISPLAY_NAME);
+  g_assert_false (g_hash_table_contains (fixture->pages_seen, "sign-in"));
+}
+
+static void
+test_window_sign_in (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  const char *failed = "The username or passphrase is not right.";
+
+  assert_page_seen (fixture, "sign-in");
+  g_assert_false (g_hash_table_contains (fixture->pages_seen, "create-owner"));
+  g_assert_false (mhf_agent_client_get_first_run (fixture->client));
+
+  /* A wrong passphrase: the page stays, says so, and forgets the passphrase. */
+  sign_in_through_page (fixture, "not the passphrase");
+  g_assert_cmpstr (row_text (fixture, "sign-in", "Passphrase"), ==, "");
+  if (!wait_until (fixture, page_shows_text, failed, WAIT_TIMEOUT_MS))
+    g_error ("The sign-in page never said \"%s\"", failed);
+  g_assert_cmpstr (mhf_window_get_visible_page_name (fixture->window), ==, "sign-in");
+  g_assert_false (mhf_agent_client_get_signed_in (fixture->client));
+  g_assert_cmpstr (row_text (fixture, "sign-in", "Passphrase"), ==, "");
+  g_assert_cmpstr (row_text (fixture, "sign-in", "Username"), ==, OWNER_USERNAME);
+
+  /* The right one. */
+  forget_pages (fixture);
+  sign_in_through_page (fixture, OWNER_PASSPHRASE);
+  g_assert_cmpstr (row_text (fixture, "sign-in", "Passphrase"), ==, "");
+  assert_page_seen (fixture, "ready");
+  g_assert_true (mhf_agent_client_get_signed_in (fixture->client));
+  g_assert_cmpstr (mhf_agent_client_get_display_name (fixture->client), ==, OWNER_DISPLAY_NAME);
+  g_assert_false (page_shows_text (fixture, failed));
+}
+
+static void
+on_session_ended_cb (MhfAgentClient *client,
+                     const char     *reason,
+                     char          **out_reason)
+{
+  g_free (*out_reason);
+  *out_reason = g_strdup (reason);
+}
+
+static void
+test_window_idle_timeout (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autofree char *reason = NULL;
+
+  g_signal_connect (fixture->client, "session-ended",
+                    G_CALLBACK (on_session_ended_cb), &reason);
+
+  sign_in_through_page (fixture, OWNER_PASSPHRASE);
+  if (!wait_until (fixture, client_signed_in, GINT_TO_POINTER (TRUE), WAIT_TIMEOUT_MS))
+    g_error ("Timed out signing in");
+  g_assert_cmpstr (mhf_window_get_visible_page_name (fixture->window), ==, "ready");
+
+  /* A minute is a second here; without calls the session ends after it. */
+  forget_pages (fixture);
+  if (!wait_until (fixture, client_signed_in, GINT_TO_POINTER (FALSE), 10000))
+    g_error ("The session did not end after the idle timeout");
+  g_assert_cmpstr (reason, ==, "idle-timeout");
+  assert_page_seen (fixture, "sign-in");
+  g_assert_cmpstr (mhf_window_get_visible_page_name (fixture->window), ==, "sign-in");
+
+  g_signal_handlers_disconnect_by_func (fixture->client, on_session_ended_cb, &reason);
 }
 
 int
@@ -296,18 +674,20 @@ main (int   argc,
   gtk_init ();
   adw_init ();
 
-  g_test_add ("/mhf/app/window/ready", Fixture,
-              GUINT_TO_POINTER (MHF_TEST_BUS_KEYRING),
+  g_test_add ("/mhf/app/window/ready", Fixture, &config_owner,
               fixture_set_up, test_window_ready, fixture_tear_down);
-  g_test_add ("/mhf/app/window/unreachable", Fixture,
-              GUINT_TO_POINTER (MHF_TEST_BUS_NO_AGENT),
+  g_test_add ("/mhf/app/window/unreachable", Fixture, &config_no_agent,
               fixture_set_up, test_window_unreachable, fixture_tear_down);
-  g_test_add ("/mhf/app/window/keyring-unavailable", Fixture,
-              GUINT_TO_POINTER (MHF_TEST_BUS_NONE),
+  g_test_add ("/mhf/app/window/keyring-unavailable", Fixture, &config_no_keyring,
               fixture_set_up, test_window_keyring_unavailable, fixture_tear_down);
-  g_test_add ("/mhf/app/window/live-update", Fixture,
-              GUINT_TO_POINTER (MHF_TEST_BUS_KEYRING),
+  g_test_add ("/mhf/app/window/live-update", Fixture, &config_owner,
               fixture_set_up, test_window_live_update, fixture_tear_down);
+  g_test_add ("/mhf/app/window/first-run", Fixture, &config_keyring,
+              fixture_set_up, test_window_first_run, fixture_tear_down);
+  g_test_add ("/mhf/app/window/sign-in", Fixture, &config_owner,
+              fixture_set_up, test_window_sign_in, fixture_tear_down);
+  g_test_add ("/mhf/app/window/idle-timeout", Fixture, &config_owner_idle,
+              fixture_set_up, test_window_idle_timeout, fixture_tear_down);
 
   return g_test_run ();
 }
