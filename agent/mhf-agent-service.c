@@ -1414,6 +1414,7 @@ mhf_agent_service_iface_init (MhfIpcAgent1Iface *iface)
   mhf_agent_service_clinics_init (iface);
   mhf_agent_service_audit_init (iface);
   mhf_agent_service_cliniko_init (iface);
+  mhf_agent_service_templates_init (iface);
 }
 
 static void

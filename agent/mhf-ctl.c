@@ -2338,6 +2338,296 @@ verb_cliniko_base_url (Ctl   *ctl,
   return EXIT_OK;
 }
 
+/* ---- templates ------------------------------------------------------------------ */
+
+static gboolean
+read_text_file (Ctl         *ctl,
+                const char  *path,
+                char       **out)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (path == NULL)
+    return TRUE;
+  if (!g_file_get_contents (path, out, NULL, &error))
+    {
+      usage_error (ctl, _("cannot read %s: %s"), path, error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The stored template @id of @clinic, or NULL (after printing why). */
+static GVariant *
+fetch_template (Ctl    *ctl,
+                gint64  clinic,
+                gint64  id)
+{
+  g_autoptr(GVariant) templates = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  GVariant *entry;
+
+  if (!mhf_ipc_agent1_call_list_templates_sync (ctl->proxy, clinic, &templates, NULL, &error))
+    {
+      fail (ctl, error);
+      return NULL;
+    }
+
+  g_variant_iter_init (&iter, templates);
+  while ((entry = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      gint64 entry_id = 0;
+
+      if (g_variant_lookup (entry, "id", "x", &entry_id) && entry_id == id)
+        return entry;
+      g_variant_unref (entry);
+    }
+
+  fail_message (ctl, _("this clinic has no such template"));
+  return NULL;
+}
+
+static const char *
+dict_string (GVariant   *dict,
+             const char *key)
+{
+  const char *value = "";
+
+  g_variant_lookup (dict, key, "&s", &value);
+  return value;
+}
+
+static int
+verb_template_list (Ctl   *ctl,
+                    int    argc,
+                    char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) templates = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean as_json = FALSE;
+  GVariantIter iter;
+  GVariant *entry;
+  gint64 clinic;
+  int code;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the templates as JSON"), NULL },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("List a clinic's templates. Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_list_templates_sync (ctl->proxy, clinic, &templates, NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    {
+      print_variant_as_json (templates);
+      return EXIT_OK;
+    }
+
+  g_variant_iter_init (&iter, templates);
+  while ((entry = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      gint64 id = 0;
+
+      g_variant_lookup (entry, "id", "x", &id);
+      g_print ("%6" G_GINT64_FORMAT "  %-32s %s\n", id, dict_string (entry, "name"),
+               dict_string (entry, "subject"));
+      g_variant_unref (entry);
+    }
+  return EXIT_OK;
+}
+
+static int
+verb_template_add (Ctl   *ctl,
+                   int    argc,
+                   char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *subject = NULL;
+  g_autofree char *text_file = NULL;
+  g_autofree char *html_file = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *html = NULL;
+  gint64 clinic, id = 0;
+  int code;
+  const GOptionEntry entries[] = {
+    { "subject", 0, 0, G_OPTION_ARG_STRING, &subject, N_("The subject line"), N_("TEXT") },
+    { "text-file", 0, 0, G_OPTION_ARG_FILENAME, &text_file, N_("The plain-text body"), N_("FILE") },
+    { "html-file", 0, 0, G_OPTION_ARG_FILENAME, &html_file, N_("An HTML body"), N_("FILE") },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Add a template. Placeholders are {{ variable }} or "
+                                "{{ variable | \"fallback\" }}; the README lists the variables. "
+                                "Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (subject == NULL || text_file == NULL)
+    return usage_error (ctl, _("--subject and --text-file are needed"));
+  if (!read_text_file (ctl, text_file, &text) || !read_text_file (ctl, html_file, &html))
+    return EXIT_USAGE;
+
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_add_template_sync (ctl->proxy, clinic, argv[2], subject, text,
+                                              html != NULL ? html : "", &id, NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Added template %" G_GINT64_FORMAT " “%s”.\n"), id, argv[2]);
+  return EXIT_OK;
+}
+
+static int
+verb_template_edit (Ctl   *ctl,
+                    int    argc,
+                    char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) current = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *subject = NULL;
+  g_autofree char *text_file = NULL;
+  g_autofree char *html_file = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *html = NULL;
+  gint64 clinic, id;
+  int code;
+  const GOptionEntry entries[] = {
+    { "name", 0, 0, G_OPTION_ARG_STRING, &name, N_("A new name"), N_("NAME") },
+    { "subject", 0, 0, G_OPTION_ARG_STRING, &subject, N_("A new subject line"), N_("TEXT") },
+    { "text-file", 0, 0, G_OPTION_ARG_FILENAME, &text_file, N_("A new plain-text body"), N_("FILE") },
+    { "html-file", 0, 0, G_OPTION_ARG_FILENAME, &html_file,
+      N_("A new HTML body (an empty file removes it)"), N_("FILE") },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Change a template; what is not given stays. Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &id, NULL))
+    return usage_error (ctl, _("“%s” is not a template id"), argv[2]);
+  if (!read_text_file (ctl, text_file, &text) || !read_text_file (ctl, html_file, &html))
+    return EXIT_USAGE;
+
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  current = fetch_template (ctl, clinic, id);
+  if (current == NULL)
+    return EXIT_ERROR;
+
+  if (!mhf_ipc_agent1_call_update_template_sync (ctl->proxy, clinic, id,
+                                                 name ? name : dict_string (current, "name"),
+                                                 subject ? subject : dict_string (current, "subject"),
+                                                 text ? text : dict_string (current, "body-text"),
+                                                 html ? html : dict_string (current, "body-html"),
+                                                 NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Saved template %" G_GINT64_FORMAT ".\n"), id);
+  return EXIT_OK;
+}
+
+static int
+verb_template_preview (Ctl   *ctl,
+                       int    argc,
+                       char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) current = NULL;
+  g_autoptr(GVariant) preview = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic, id;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("Show a template filled in with made-up sample data, never a "
+                                "patient's. Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &id, NULL))
+    return usage_error (ctl, _("“%s” is not a template id"), argv[2]);
+
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  current = fetch_template (ctl, clinic, id);
+  if (current == NULL)
+    return EXIT_ERROR;
+
+  if (!mhf_ipc_agent1_call_preview_template_sync (ctl->proxy, clinic,
+                                                  dict_string (current, "subject"),
+                                                  dict_string (current, "body-text"),
+                                                  dict_string (current, "body-html"),
+                                                  &preview, NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Subject: %s\n\n%s\n"), dict_string (preview, "subject"), dict_string (preview, "text"));
+  if (*dict_string (preview, "html") != '\0')
+    g_print ("\n--- HTML ---\n%s\n", dict_string (preview, "html"));
+  return EXIT_OK;
+}
+
+static int
+verb_template_delete (Ctl   *ctl,
+                      int    argc,
+                      char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic, id;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("Delete a template no rule uses. Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &id, NULL))
+    return usage_error (ctl, _("“%s” is not a template id"), argv[2]);
+
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_delete_template_sync (ctl->proxy, clinic, id, NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Deleted template %" G_GINT64_FORMAT ".\n"), id);
+  return EXIT_OK;
+}
+
 static const Verb verbs[] = {
   { "status", NULL, NULL, verb_status, N_("Show the agent's health") },
   { "reset", NULL, NULL, verb_reset, N_("Start over when the database cannot be opened") },
@@ -2367,6 +2657,12 @@ static const Verb verbs[] = {
     N_("Remove a clinic's Cliniko key and pause it") },
   { "cliniko", "base-url", N_("CLINIC URL"), verb_cliniko_base_url,
     N_("Use a local Cliniko stand-in (demo, tests)") },
+  { "template", "list", N_("CLINIC"), verb_template_list, N_("List a clinic's templates") },
+  { "template", "add", N_("CLINIC NAME"), verb_template_add, N_("Add a template") },
+  { "template", "edit", N_("CLINIC ID"), verb_template_edit, N_("Change a template") },
+  { "template", "preview", N_("CLINIC ID"), verb_template_preview,
+    N_("Show a template with sample data") },
+  { "template", "delete", N_("CLINIC ID"), verb_template_delete, N_("Delete a template") },
   { "audit", "list", N_("CLINIC"), verb_audit_list, N_("Show the audit log") },
   { "audit", "verify", N_("CLINIC"), verb_audit_verify, N_("Check the audit log's hash chain") },
 };
