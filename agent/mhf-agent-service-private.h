@@ -149,5 +149,6 @@ void mhf_agent_service_clinics_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_audit_init   (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_cliniko_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_templates_init (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_rules_init (MhfIpcAgent1Iface *iface);
 
 G_END_DECLS

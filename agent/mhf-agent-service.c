@@ -1415,6 +1415,7 @@ mhf_agent_service_iface_init (MhfIpcAgent1Iface *iface)
   mhf_agent_service_audit_init (iface);
   mhf_agent_service_cliniko_init (iface);
   mhf_agent_service_templates_init (iface);
+  mhf_agent_service_rules_init (iface);
 }
 
 static void

@@ -48,6 +48,11 @@ static const MhfAuthzRule rules[] = {
   { "UpdateTemplate",   MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "DeleteTemplate",   MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "PreviewTemplate",  MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "ListRules",        MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "AddRule",          MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "UpdateRule",       MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "DeleteRule",       MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "SetRuleEnabled",   MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "ListAudit",        MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "VerifyAudit",      MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
 };

@@ -2628,6 +2628,349 @@ verb_template_delete (Ctl   *ctl,
   return EXIT_OK;
 }
 
+/* ---- rules --------------------------------------------------------------------------- */
+
+typedef struct
+{
+  char     *kind;
+  gint64    template_id;
+  char     *timing;
+  char     *window;
+  char     *category;
+  gint64    latest;
+  gboolean  last_minute;
+  char    **businesses;
+  char    **practitioners;
+  char    **types;
+} RuleOptions;
+
+static void
+rule_options_clear (RuleOptions *o)
+{
+  g_free (o->kind);
+  g_free (o->timing);
+  g_free (o->window);
+  g_free (o->category);
+  g_strfreev (o->businesses);
+  g_strfreev (o->practitioners);
+  g_strfreev (o->types);
+}
+
+static void
+rule_entries (RuleOptions  *o,
+              GOptionEntry *entries)
+{
+  const GOptionEntry template[] = {
+    { "kind", 0, 0, G_OPTION_ARG_STRING, &o->kind,
+      N_("reminder, follow-up, did-not-arrive or recall"), N_("KIND") },
+    { "template", 0, 0, G_OPTION_ARG_INT64, &o->template_id, N_("The template's id"), N_("ID") },
+    { "timing", 0, 0, G_OPTION_ARG_STRING, &o->timing,
+      N_("e.g. “24h before”, “2d after”, “1d before at 17:00”"), N_("TIMING") },
+    { "window", 0, 0, G_OPTION_ARG_STRING, &o->window,
+      N_("Local send window, e.g. “mon-fri 08:00-18:00”; “” for any time"), N_("WINDOW") },
+    { "category", 0, 0, G_OPTION_ARG_STRING, &o->category, N_("care or marketing"), N_("CATEGORY") },
+    { "latest-useful-minutes", 0, 0, G_OPTION_ARG_INT64, &o->latest,
+      N_("A reminder goes at least this long before the start; other kinds at most this late"),
+      N_("MINUTES") },
+    { "last-minute", 0, 0, G_OPTION_ARG_NONE, &o->last_minute,
+      N_("Reminders: remind late bookings at once while still useful"), NULL },
+    { "business", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->businesses,
+      N_("Only appointments at this Cliniko business (repeatable)"), N_("ID") },
+    { "practitioner", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->practitioners,
+      N_("Only this practitioner's appointments (repeatable)"), N_("ID") },
+    { "appointment-type", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->types,
+      N_("Only this appointment type (repeatable)"), N_("ID") },
+    { NULL }
+  };
+
+  memcpy (entries, template, sizeof template);
+}
+
+#define N_RULE_ENTRIES 11
+
+/* The options given, over @base (a rule from ListRules, or none). */
+static GVariant *
+rule_dict (RuleOptions *o,
+           const char  *name,
+           GVariant    *base)
+{
+  g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  static const char * const kept[] = { "name", "kind", "template", "timing", "window", "category",
+                                       "latest-useful-minutes", "last-minute", "businesses",
+                                       "practitioners", "appointment-types", NULL };
+
+  for (guint i = 0; base != NULL && kept[i] != NULL; i++)
+    {
+      g_autoptr(GVariant) value = g_variant_lookup_value (base, kept[i], NULL);
+
+      if (value != NULL)
+        g_variant_dict_insert_value (&dict, kept[i], value);
+    }
+
+  if (name != NULL)
+    g_variant_dict_insert (&dict, "name", "s", name);
+  if (o->kind != NULL)
+    g_variant_dict_insert (&dict, "kind", "s", o->kind);
+  if (o->template_id != 0)
+    g_variant_dict_insert (&dict, "template", "x", o->template_id);
+  if (o->timing != NULL)
+    g_variant_dict_insert (&dict, "timing", "s", o->timing);
+  if (o->window != NULL)
+    g_variant_dict_insert (&dict, "window", "s", o->window);
+  if (o->category != NULL)
+    g_variant_dict_insert (&dict, "category", "s", o->category);
+  if (o->latest != 0)
+    g_variant_dict_insert (&dict, "latest-useful-minutes", "x", o->latest);
+  if (o->last_minute)
+    g_variant_dict_insert (&dict, "last-minute", "b", TRUE);
+  if (o->businesses != NULL)
+    g_variant_dict_insert (&dict, "businesses", "^as", o->businesses);
+  if (o->practitioners != NULL)
+    g_variant_dict_insert (&dict, "practitioners", "^as", o->practitioners);
+  if (o->types != NULL)
+    g_variant_dict_insert (&dict, "appointment-types", "^as", o->types);
+
+  return g_variant_dict_end (&dict);
+}
+
+static int
+verb_rule_list (Ctl   *ctl,
+                int    argc,
+                char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) rules = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean as_json = FALSE;
+  GVariantIter iter;
+  GVariant *entry;
+  gint64 clinic;
+  int code;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the rules as JSON"), NULL },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("List a clinic's rules, with the Cliniko setting that gates each. "
+                                "Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_list_rules_sync (ctl->proxy, clinic, &rules, NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    {
+      print_variant_as_json (rules);
+      return EXIT_OK;
+    }
+
+  g_variant_iter_init (&iter, rules);
+  while ((entry = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      gint64 id = 0;
+      gboolean enabled = FALSE;
+
+      g_variant_lookup (entry, "id", "x", &id);
+      g_variant_lookup (entry, "enabled", "b", &enabled);
+      g_print ("%6" G_GINT64_FORMAT "  %-28s %-15s %-22s %s\n", id, dict_string (entry, "name"),
+               dict_string (entry, "kind"), dict_string (entry, "timing"),
+               enabled ? _("enabled") : _("disabled"));
+      g_print ("        %s\n", dict_string (entry, "gated-by"));
+      g_variant_unref (entry);
+    }
+  return EXIT_OK;
+}
+
+static int
+verb_rule_add (Ctl   *ctl,
+               int    argc,
+               char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  GOptionEntry entries[N_RULE_ENTRIES + 1];
+  RuleOptions o = { 0 };
+  gint64 clinic, id = 0;
+  int code;
+
+  rule_entries (&o, entries);
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Add a rule, disabled; enable it when its dry run looks right. "
+                                "--kind, --template and --timing are needed. Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code == EXIT_OK && !parse_clinic (ctl, argv[1], 1, &clinic))
+    code = EXIT_USAGE;
+  if (code == EXIT_OK)
+    code = ctl_sign_in (ctl, NULL, NULL);
+  if (code == EXIT_OK &&
+      !mhf_ipc_agent1_call_add_rule_sync (ctl->proxy, clinic, rule_dict (&o, argv[2], NULL), &id,
+                                          NULL, &error))
+    code = fail (ctl, error);
+  if (code == EXIT_OK)
+    g_print (_("Added rule %" G_GINT64_FORMAT " “%s” (disabled).\n"), id, argv[2]);
+
+  rule_options_clear (&o);
+  return code;
+}
+
+static GVariant *
+fetch_rule (Ctl    *ctl,
+            gint64  clinic,
+            gint64  id)
+{
+  g_autoptr(GVariant) rules = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  GVariant *entry;
+
+  if (!mhf_ipc_agent1_call_list_rules_sync (ctl->proxy, clinic, &rules, NULL, &error))
+    {
+      fail (ctl, error);
+      return NULL;
+    }
+
+  g_variant_iter_init (&iter, rules);
+  while ((entry = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      gint64 entry_id = 0;
+
+      if (g_variant_lookup (entry, "id", "x", &entry_id) && entry_id == id)
+        return entry;
+      g_variant_unref (entry);
+    }
+
+  fail_message (ctl, _("this clinic has no such rule"));
+  return NULL;
+}
+
+static int
+verb_rule_edit (Ctl   *ctl,
+                int    argc,
+                char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) current = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = NULL;
+  GOptionEntry entries[N_RULE_ENTRIES + 2];
+  RuleOptions o = { 0 };
+  gint64 clinic, id = 0;
+  int code;
+
+  rule_entries (&o, entries);
+  entries[N_RULE_ENTRIES] = (GOptionEntry) { "name", 0, 0, G_OPTION_ARG_STRING, &name,
+                                             N_("A new name"), N_("NAME") };
+  entries[N_RULE_ENTRIES + 1] = (GOptionEntry) { NULL };
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Change a rule; what is not given stays. Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code == EXIT_OK && !parse_clinic (ctl, argv[1], 1, &clinic))
+    code = EXIT_USAGE;
+  if (code == EXIT_OK && !g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &id, NULL))
+    code = usage_error (ctl, _("“%s” is not a rule id"), argv[2]);
+  if (code == EXIT_OK)
+    code = ctl_sign_in (ctl, NULL, NULL);
+  if (code == EXIT_OK && (current = fetch_rule (ctl, clinic, id)) == NULL)
+    code = EXIT_ERROR;
+  if (code == EXIT_OK &&
+      !mhf_ipc_agent1_call_update_rule_sync (ctl->proxy, clinic, id, rule_dict (&o, name, current),
+                                             NULL, &error))
+    code = fail (ctl, error);
+  if (code == EXIT_OK)
+    g_print (_("Saved rule %" G_GINT64_FORMAT ".\n"), id);
+
+  rule_options_clear (&o);
+  return code;
+}
+
+static int
+rule_set_enabled (Ctl      *ctl,
+                  int       argc,
+                  char    **argv,
+                  gboolean  enabled)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic, id;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              enabled ? _("Enable a rule: it plans messages from now on, never for "
+                                          "the past. Managers and owners.")
+                                      : _("Disable a rule. Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &id, NULL))
+    return usage_error (ctl, _("“%s” is not a rule id"), argv[2]);
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_set_rule_enabled_sync (ctl->proxy, clinic, id, enabled, NULL, &error))
+    return fail (ctl, error);
+
+  g_print (enabled ? _("Enabled rule %" G_GINT64_FORMAT ".\n")
+                   : _("Disabled rule %" G_GINT64_FORMAT ".\n"), id);
+  return EXIT_OK;
+}
+
+static int
+verb_rule_enable (Ctl   *ctl,
+                  int    argc,
+                  char **argv)
+{
+  return rule_set_enabled (ctl, argc, argv, TRUE);
+}
+
+static int
+verb_rule_disable (Ctl   *ctl,
+                   int    argc,
+                   char **argv)
+{
+  return rule_set_enabled (ctl, argc, argv, FALSE);
+}
+
+static int
+verb_rule_delete (Ctl   *ctl,
+                  int    argc,
+                  char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic, id;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("Delete a rule that has no messages yet. Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &id, NULL))
+    return usage_error (ctl, _("“%s” is not a rule id"), argv[2]);
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_delete_rule_sync (ctl->proxy, clinic, id, NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Deleted rule %" G_GINT64_FORMAT ".\n"), id);
+  return EXIT_OK;
+}
+
 static const Verb verbs[] = {
   { "status", NULL, NULL, verb_status, N_("Show the agent's health") },
   { "reset", NULL, NULL, verb_reset, N_("Start over when the database cannot be opened") },
@@ -2663,6 +3006,12 @@ static const Verb verbs[] = {
   { "template", "preview", N_("CLINIC ID"), verb_template_preview,
     N_("Show a template with sample data") },
   { "template", "delete", N_("CLINIC ID"), verb_template_delete, N_("Delete a template") },
+  { "rule", "list", N_("CLINIC"), verb_rule_list, N_("List a clinic's rules") },
+  { "rule", "add", N_("CLINIC NAME"), verb_rule_add, N_("Add a rule") },
+  { "rule", "edit", N_("CLINIC ID"), verb_rule_edit, N_("Change a rule") },
+  { "rule", "enable", N_("CLINIC ID"), verb_rule_enable, N_("Enable a rule") },
+  { "rule", "disable", N_("CLINIC ID"), verb_rule_disable, N_("Disable a rule") },
+  { "rule", "delete", N_("CLINIC ID"), verb_rule_delete, N_("Delete a rule") },
   { "audit", "list", N_("CLINIC"), verb_audit_list, N_("Show the audit log") },
   { "audit", "verify", N_("CLINIC"), verb_audit_verify, N_("Check the audit log's hash chain") },
 };
