@@ -44,6 +44,8 @@ struct _MhfWindow
   AdwEntryRow          *sign_in_username_row;
   AdwEntryRow          *sign_in_passphrase_row;
   GtkLabel             *sign_in_error_label;
+  GtkLabel             *sign_in_status_label;
+  GtkLabel             *create_owner_status_label;
   GtkButton            *sign_in_button;
 
   /* Owned references */
@@ -296,6 +298,23 @@ mhf_window_update (MhfWindow *self)
   set_value_label (self->keyring_label,
                    keyring_state_to_words (mhf_agent_client_get_keyring_state (self->client)));
   schema_version = g_strdup_printf ("%u", mhf_agent_client_get_schema_version (self->client));
+
+  /* Before anyone signs in, the agent's health is still in view. */
+  {
+    g_autofree char *health = NULL;
+
+    /* Translators: a status line under the sign-in form: agent state,
+     * keyring, database, schema version, agent version */
+    health = g_strdup_printf (_("Background agent: %s · Keyring: %s · Database: %s (schema %s) · "
+                                "version %s"),
+                              agent_state_to_words (state),
+                              keyring_state_to_words (mhf_agent_client_get_keyring_state (self->client)),
+                              database_state_to_words (mhf_agent_client_get_database_state (self->client)),
+                              schema_version,
+                              mhf_agent_client_get_version (self->client) ?: "?");
+    gtk_label_set_text (self->sign_in_status_label, health);
+    gtk_label_set_text (self->create_owner_status_label, health);
+  }
   set_value_label (self->schema_version_label, schema_version);
   set_value_label (self->data_directory_label,
                    mhf_agent_client_get_data_directory (self->client));
@@ -1001,6 +1020,8 @@ mhf_window_class_init (MhfWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, sign_in_username_row);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, sign_in_passphrase_row);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, sign_in_error_label);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, sign_in_status_label);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, create_owner_status_label);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, sign_in_button);
   gtk_widget_class_bind_template_callback (widget_class, on_owner_username_row_entry_activated_cb);
   gtk_widget_class_bind_template_callback (widget_class, on_owner_display_name_row_entry_activated_cb);

@@ -602,6 +602,17 @@ test_window_sign_in (Fixture       *fixture,
   g_assert_false (g_hash_table_contains (fixture->pages_seen, "create-owner"));
   g_assert_false (mhf_agent_client_get_first_run (fixture->client));
 
+  /* The agent's health is in view before anyone signs in. */
+  {
+    GtkLabel *health = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (fixture->window),
+                                                                 MHF_TYPE_WINDOW,
+                                                                 "sign_in_status_label"));
+    g_autofree char *expected = g_strdup_printf ("version %s", PACKAGE_VERSION);
+
+    g_assert_nonnull (strstr (gtk_label_get_text (health), "Background agent: Ready"));
+    g_assert_nonnull (strstr (gtk_label_get_text (health), expected));
+  }
+
   /* A wrong passphrase: the page stays, says so, and forgets the passphrase. */
   sign_in_through_page (fixture, "not the passphrase");
   g_assert_cmpstr (row_text (fixture, "sign-in", "Passphrase"), ==, "");
