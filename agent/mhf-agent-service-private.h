@@ -138,6 +138,9 @@ void        mhf_agent_service_refresh_reference (MhfAgentService     *self,
                                                  gint64               clinic_id,
                                                  const char          *key);
 void        mhf_agent_service_schedule_reference_refresh (MhfAgentService *self);
+struct _MhfClinikoLimiter *mhf_agent_service_limiter_for (MhfAgentService *self,
+                                                          const char      *base_url,
+                                                          const char      *fingerprint);
 void        mhf_agent_service_sessions_init   (MhfAgentService       *self);
 void        mhf_agent_service_reschedule_sessions (MhfAgentService   *self);
 void        mhf_agent_service_touch_session   (MhfAgentService       *self,
@@ -150,5 +153,6 @@ void mhf_agent_service_audit_init   (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_cliniko_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_templates_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_rules_init (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_dry_run_init (MhfIpcAgent1Iface *iface);
 
 G_END_DECLS

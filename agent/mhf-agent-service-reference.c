@@ -398,8 +398,8 @@ list_next (Refresh *r)
 /* One limiter per Cliniko user, so that the cap holds across all the
  * agent's calls with keys of that user; keyed by shard and key
  * fingerprint until the user's Cliniko id is kept. */
-static MhfClinikoLimiter *
-limiter_for (MhfAgentService *self,
+MhfClinikoLimiter *
+mhf_agent_service_limiter_for (MhfAgentService *self,
              const char      *base_url,
              const char      *fingerprint)
 {
@@ -422,7 +422,7 @@ static void
 start_listing (Refresh *r)
 {
   r->client = mhf_cliniko_client_new (r->base_url, r->key, mhf_cliniko_user_agent (),
-                                      limiter_for (r->self, r->base_url, r->fingerprint));
+                                      mhf_agent_service_limiter_for (r->self, r->base_url, r->fingerprint));
   if (g_getenv ("MHF_AGENT_CLINIKO_FAST_RETRY") != NULL)
     mhf_cliniko_client_set_retry (r->client, 2, 10);
   list_next (r);

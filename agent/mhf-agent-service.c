@@ -1416,6 +1416,7 @@ mhf_agent_service_iface_init (MhfIpcAgent1Iface *iface)
   mhf_agent_service_cliniko_init (iface);
   mhf_agent_service_templates_init (iface);
   mhf_agent_service_rules_init (iface);
+  mhf_agent_service_dry_run_init (iface);
 }
 
 static void

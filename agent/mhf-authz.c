@@ -53,6 +53,7 @@ static const MhfAuthzRule rules[] = {
   { "UpdateRule",       MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "DeleteRule",       MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "SetRuleEnabled",   MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "DryRunRule",       MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "ListAudit",        MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "VerifyAudit",      MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
 };

@@ -2971,6 +2971,93 @@ verb_rule_delete (Ctl   *ctl,
   return EXIT_OK;
 }
 
+static int
+verb_rule_dry_run (Ctl   *ctl,
+                   int    argc,
+                   char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) current = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GVariant) first = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic, id = 0, days = 7;
+  gboolean as_json = FALSE;
+  guint32 n = 0;
+  int code;
+  const GOptionEntry entries[] = {
+    { "days", 0, 0, G_OPTION_ARG_INT64, &days, N_("How many days ahead (1 to 60)"), N_("DAYS") },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the result as JSON"), NULL },
+    { NULL }
+  };
+  static const struct { const char *key; const char *label; } lines[] = {
+    { "appointments", N_("Appointments looked at:") },
+    { "planned", N_("Would be planned:") },
+    { "filtered-out", N_("Left out by the filters:") },
+    { "cancelled", N_("Cancelled or deleted:") },
+    { "too-late", N_("No useful time left:") },
+    { "in-the-past", N_("Would have gone already:") },
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("What a rule would plan in the next days, from the clinic's "
+                                "appointments in Cliniko; nothing is planned or sent. Managers "
+                                "and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &id, NULL))
+    return usage_error (ctl, _("“%s” is not a rule id"), argv[2]);
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  current = fetch_rule (ctl, clinic, id);
+  if (current == NULL)
+    return EXIT_ERROR;
+
+  if (!mhf_ipc_agent1_call_dry_run_rule_sync (ctl->proxy, clinic, rule_dict (&(RuleOptions) { 0 },
+                                                                             NULL, current),
+                                              (guint) CLAMP (days, 0, G_MAXUINT32), &result,
+                                              NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    {
+      print_variant_as_json (result);
+      return EXIT_OK;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (lines); i++)
+    {
+      n = 0;
+      g_variant_lookup (result, lines[i].key, "u", &n);
+      g_print ("  %-28s %u\n", _(lines[i].label), n);
+    }
+
+  first = g_variant_lookup_value (result, "first-planned", G_VARIANT_TYPE ("ax"));
+  if (first != NULL && g_variant_n_children (first) > 0)
+    {
+      g_print ("%s\n", _("First planned sends:"));
+      for (gsize i = 0; i < g_variant_n_children (first); i++)
+        {
+          g_autoptr(GDateTime) at = NULL;
+          g_autoptr(GDateTime) local = NULL;
+          g_autofree char *text = NULL;
+          gint64 when = 0;
+
+          g_variant_get_child (first, i, "x", &when);
+          at = g_date_time_new_from_unix_utc (when / G_USEC_PER_SEC);
+          local = g_date_time_to_local (at);
+          text = g_date_time_format (local, "%Y-%m-%d %H:%M %Z");
+          g_print ("  %s\n", text);
+        }
+    }
+  return EXIT_OK;
+}
+
 static const Verb verbs[] = {
   { "status", NULL, NULL, verb_status, N_("Show the agent's health") },
   { "reset", NULL, NULL, verb_reset, N_("Start over when the database cannot be opened") },
@@ -3012,6 +3099,8 @@ static const Verb verbs[] = {
   { "rule", "enable", N_("CLINIC ID"), verb_rule_enable, N_("Enable a rule") },
   { "rule", "disable", N_("CLINIC ID"), verb_rule_disable, N_("Disable a rule") },
   { "rule", "delete", N_("CLINIC ID"), verb_rule_delete, N_("Delete a rule") },
+  { "rule", "dry-run", N_("CLINIC ID"), verb_rule_dry_run,
+    N_("Show what a rule would plan, sending nothing") },
   { "audit", "list", N_("CLINIC"), verb_audit_list, N_("Show the audit log") },
   { "audit", "verify", N_("CLINIC"), verb_audit_verify, N_("Check the audit log's hash chain") },
 };

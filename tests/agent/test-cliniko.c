@@ -532,6 +532,99 @@ test_permission_problem (Fixture       *f,
   g_assert_nonnull (status);
 }
 
+static GVariant *
+day_before_rule (const char *business)
+{
+  g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+
+  g_variant_dict_insert (&dict, "name", "s", "Day-before reminder");
+  g_variant_dict_insert (&dict, "kind", "s", "reminder");
+  g_variant_dict_insert (&dict, "template", "x", (gint64) 1);
+  g_variant_dict_insert (&dict, "timing", "s", "1d before at 17:00");
+  if (business != NULL)
+    {
+      const char *businesses[] = { business, NULL };
+      g_variant_dict_insert (&dict, "businesses", "^as", businesses);
+    }
+  return g_variant_dict_end (&dict);
+}
+
+static gboolean
+is_local_17 (gint64      when,
+             const char *zone_id)
+{
+  g_autoptr(GTimeZone) zone = g_time_zone_new_identifier (zone_id);
+  g_autoptr(GDateTime) at = g_date_time_new_from_unix_utc (when / G_USEC_PER_SEC);
+  g_autoptr(GDateTime) local = g_date_time_to_timezone (at, zone);
+
+  return g_date_time_get_hour (local) == 17 && g_date_time_get_minute (local) == 0;
+}
+
+static void
+test_dry_run (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) all = NULL;
+  g_autoptr(GVariant) one = NULL;
+  g_autoptr(GVariant) first = NULL;
+  g_autoptr(GError) error = NULL;
+  guint32 planned_all = 0, planned_one = 0, filtered = 0, appointments = 0;
+  guint before_sends;
+
+  /* Not connected yet: a plain refusal. */
+  g_assert_false (mhf_ipc_agent1_call_dry_run_rule_sync (f->proxy, f->clinic,
+                                                         day_before_rule (NULL), 7, &all,
+                                                         NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_NOT_ALLOWED);
+  g_clear_error (&error);
+
+  call_ok (mhf_ipc_agent1_call_set_cliniko_key_sync (f->proxy, f->clinic, GOOD_KEY, &summary,
+                                                     NULL, &error), error);
+  status = wait_for_cliniko (f, "reference-refreshed-at", NULL);
+  g_assert_nonnull (status);
+  before_sends = mhf_fake_cliniko_count_requests (f->fake, "POST", NULL);
+
+  call_ok (mhf_ipc_agent1_call_dry_run_rule_sync (f->proxy, f->clinic, day_before_rule (NULL), 7,
+                                                  &all, NULL, &error), error);
+  g_assert_true (g_variant_lookup (all, "planned", "u", &planned_all));
+  g_assert_true (g_variant_lookup (all, "appointments", "u", &appointments));
+  g_assert_cmpuint (planned_all, >, 0);
+  g_assert_cmpuint (appointments, >=, planned_all);
+
+  /* "The day before at 17:00" is 17:00 in the business's own zone. */
+  first = g_variant_lookup_value (all, "first-planned", G_VARIANT_TYPE ("ax"));
+  g_assert_nonnull (first);
+  g_assert_cmpuint (g_variant_n_children (first), >, 0);
+  for (gsize i = 0; i < g_variant_n_children (first); i++)
+    {
+      gint64 when = 0;
+
+      g_variant_get_child (first, i, "x", &when);
+      g_assert_cmpint (when, >, g_get_real_time ());
+      g_assert_true (is_local_17 (when, "Australia/Sydney") || is_local_17 (when, "Australia/Perth"));
+    }
+
+  /* Only one business: fewer planned, the rest filtered out. */
+  call_ok (mhf_ipc_agent1_call_dry_run_rule_sync (f->proxy, f->clinic, day_before_rule ("71"), 7,
+                                                  &one, NULL, &error), error);
+  g_assert_true (g_variant_lookup (one, "planned", "u", &planned_one));
+  g_assert_true (g_variant_lookup (one, "filtered-out", "u", &filtered));
+  g_assert_cmpuint (planned_one, >, 0);
+  g_assert_cmpuint (planned_one, <, planned_all);
+  g_assert_cmpuint (filtered, >, 0);
+
+  /* A dry run sends and writes nothing to Cliniko. */
+  g_assert_cmpuint (mhf_fake_cliniko_count_requests (f->fake, "POST", NULL), ==, before_sends);
+
+  g_clear_pointer (&one, g_variant_unref);
+  g_assert_false (mhf_ipc_agent1_call_dry_run_rule_sync (f->proxy, f->clinic,
+                                                         day_before_rule (NULL), 0, &one,
+                                                         NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
+}
+
 static int
 run_ctl (const char  *stdin_text,
          char       **out,
@@ -584,6 +677,35 @@ test_ctl_connect (Fixture       *f,
   g_assert_nonnull (strstr (status, "\"shard\" : \"au2\""));
   g_assert_null (strstr (status, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
 
+  /* A rule's dry run from the CLI, on the connected clinic. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dry = NULL;
+    g_autofree char *dry_err = NULL;
+    g_autofree char *rule_id = NULL;
+    gint64 template_id = 0, id = 0;
+
+    call_ok (mhf_ipc_agent1_call_add_template_sync (f->proxy, f->clinic, "Reminder", "See you",
+                                                    "Hi {{ patient.first_name }}", "",
+                                                    &template_id, NULL, &error), error);
+    {
+      g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+
+      g_variant_dict_insert (&dict, "name", "s", "Reminders");
+      g_variant_dict_insert (&dict, "kind", "s", "reminder");
+      g_variant_dict_insert (&dict, "template", "x", template_id);
+      g_variant_dict_insert (&dict, "timing", "s", "24h before");
+      call_ok (mhf_ipc_agent1_call_add_rule_sync (f->proxy, f->clinic, g_variant_dict_end (&dict),
+                                                  &id, NULL, &error), error);
+    }
+    rule_id = g_strdup_printf ("%" G_GINT64_FORMAT, id);
+    g_assert_cmpint (run_ctl (OWNER_PASS "\n", &dry, &dry_err, "--user", "olivia",
+                              "--passphrase-stdin", "rule", "dry-run", clinic, rule_id,
+                              "--days", "3", NULL), ==, 0);
+    g_assert_nonnull (strstr (dry, "Would be planned:"));
+    g_assert_nonnull (strstr (dry, "First planned sends:"));
+  }
+
   /* A refused key: exit 1 with a sentence, and the key not echoed. */
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
@@ -616,6 +738,7 @@ main (int   argc,
   ADD ("/mhf/agent/cliniko/reference-data", test_reference_data);
   ADD ("/mhf/agent/cliniko/key-rejected-later", test_key_rejected_later);
   ADD ("/mhf/agent/cliniko/permission-problem", test_permission_problem);
+  ADD ("/mhf/agent/cliniko/dry-run", test_dry_run);
 
 #undef ADD
 

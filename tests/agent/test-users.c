@@ -169,6 +169,7 @@ static const struct { const char *method; Caller lowest; } expected[] = {
   { "UpdateRule", MANAGER },
   { "DeleteRule", MANAGER },
   { "SetRuleEnabled", MANAGER },
+  { "DryRunRule", MANAGER },
   { "ListUsers", OWNER },
   { "AddUser", OWNER },
   { "RemoveUser", OWNER },
