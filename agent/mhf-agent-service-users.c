@@ -117,88 +117,6 @@ find_user (sqlite3     *db,
   return TRUE;
 }
 
-static gboolean
-exec_bound (sqlite3     *db,
-            const char  *sql,
-            GError     **error,
-            const char  *types,
-            ...)
-{
-  g_autoptr(sqlite3_stmt) stmt = NULL;
-  va_list args;
-  int rc;
-
-  rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
-  if (rc != SQLITE_OK)
-    {
-      mhf_store_set_error (error, db, rc, "Preparing a change");
-      return FALSE;
-    }
-
-  /* types: one letter a parameter, "x" for gint64, "s" for a string. */
-  va_start (args, types);
-  for (int i = 0; types[i] != '\0'; i++)
-    {
-      if (types[i] == 'x')
-        sqlite3_bind_int64 (stmt, i + 1, va_arg (args, gint64));
-      else
-        sqlite3_bind_text (stmt, i + 1, va_arg (args, const char *), -1, SQLITE_TRANSIENT);
-    }
-  va_end (args);
-
-  rc = sqlite3_step (stmt);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-    {
-      mhf_store_set_error (error, db, rc, "Saving a change");
-      return FALSE;
-    }
-
-  return TRUE;
-}
-
-static gboolean
-query_int64 (sqlite3     *db,
-             const char  *sql,
-             gint64      *out,
-             GError     **error,
-             const char  *types,
-             ...)
-{
-  g_autoptr(sqlite3_stmt) stmt = NULL;
-  va_list args;
-  int rc;
-
-  rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
-  if (rc != SQLITE_OK)
-    {
-      mhf_store_set_error (error, db, rc, "Preparing a query");
-      return FALSE;
-    }
-
-  va_start (args, types);
-  for (int i = 0; types[i] != '\0'; i++)
-    {
-      if (types[i] == 'x')
-        sqlite3_bind_int64 (stmt, i + 1, va_arg (args, gint64));
-      else
-        sqlite3_bind_text (stmt, i + 1, va_arg (args, const char *), -1, SQLITE_TRANSIENT);
-    }
-  va_end (args);
-
-  rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    *out = sqlite3_column_int64 (stmt, 0);
-  else if (rc == SQLITE_DONE)
-    *out = 0;
-  else
-    {
-      mhf_store_set_error (error, db, rc, "Reading");
-      return FALSE;
-    }
-
-  return TRUE;
-}
-
 static GHashTable *
 load_roles (sqlite3  *db,
             gint64    user_id,
@@ -298,7 +216,7 @@ create_owner_worker (MhfCall  *call,
 
   g_variant_get (call->params, "(&s&s&s)", NULL, NULL, &passphrase);
 
-  if (!query_int64 (db, "SELECT count(*) FROM users", &n_users, error, ""))
+  if (!mhf_store_query_int64 (db, "SELECT count(*) FROM users", &n_users, error, ""))
     return FALSE;
   if (n_users > 0)
     {
@@ -311,13 +229,13 @@ create_owner_worker (MhfCall  *call,
   if (hash == NULL)
     return FALSE;
 
-  if (!exec_bound (db, "INSERT INTO users (username, display_name, passphrase_hash, created_at)"
+  if (!mhf_store_exec_bound (db, "INSERT INTO users (username, display_name, passphrase_hash, created_at)"
                        " VALUES (?1, ?2, ?3, ?4)", error,
                    "sssx", si->username, si->display_name, hash, call->now))
     return FALSE;
   si->user_id = sqlite3_last_insert_rowid (db);
 
-  if (!exec_bound (db, "INSERT INTO user_roles (user_id, clinic_id, role) VALUES (?1, 0, 'owner')",
+  if (!mhf_store_exec_bound (db, "INSERT INTO user_roles (user_id, clinic_id, role) VALUES (?1, 0, 'owner')",
                    error, "x", si->user_id))
     return FALSE;
 
@@ -458,7 +376,7 @@ sign_in_worker (MhfCall  *call,
 
   if (ok)
     {
-      if (!exec_bound (db, "UPDATE users SET failed_attempts = 0, lockouts = 0, locked_until = 0"
+      if (!mhf_store_exec_bound (db, "UPDATE users SET failed_attempts = 0, lockouts = 0, locked_until = 0"
                            " WHERE id = ?1", error, "x", user->id))
         return FALSE;
 
@@ -502,7 +420,7 @@ sign_in_worker (MhfCall  *call,
     }
 
   if (user != NULL &&
-      !exec_bound (db, "UPDATE users SET failed_attempts = ?1, lockouts = ?2, locked_until = ?3"
+      !mhf_store_exec_bound (db, "UPDATE users SET failed_attempts = ?1, lockouts = ?2, locked_until = ?3"
                        " WHERE id = ?4", error,
                    "xxxx", f->failed_attempts, f->lockouts, f->locked_until, user->id))
     return FALSE;
@@ -572,7 +490,7 @@ change_passphrase_worker (MhfCall  *call,
   if (hash == NULL)
     return FALSE;
 
-  if (!exec_bound (db, "UPDATE users SET passphrase_hash = ?1 WHERE id = ?2", error,
+  if (!mhf_store_exec_bound (db, "UPDATE users SET passphrase_hash = ?1 WHERE id = ?2", error,
                    "sx", hash, user->id))
     return FALSE;
 
@@ -630,7 +548,7 @@ reset_passphrase_worker (MhfCall  *call,
   if (hash == NULL)
     return FALSE;
 
-  if (!exec_bound (db, "UPDATE users SET passphrase_hash = ?1, failed_attempts = 0, lockouts = 0,"
+  if (!mhf_store_exec_bound (db, "UPDATE users SET passphrase_hash = ?1, failed_attempts = 0, lockouts = 0,"
                        " locked_until = 0 WHERE id = ?2", error, "sx", hash, user->id))
     return FALSE;
 
@@ -757,7 +675,7 @@ add_user_worker (MhfCall  *call,
   if (hash == NULL)
     return FALSE;
 
-  if (!exec_bound (db, "INSERT INTO users (username, display_name, passphrase_hash, created_at)"
+  if (!mhf_store_exec_bound (db, "INSERT INTO users (username, display_name, passphrase_hash, created_at)"
                        " VALUES (?1, ?2, ?3, ?4)", error,
                    "sssx", username, display_name, hash, call->now))
     return FALSE;
@@ -803,9 +721,9 @@ is_last_owner (sqlite3     *db,
   gint64 is_owner = 0;
   gint64 owners = 0;
 
-  if (!query_int64 (db, "SELECT count(*) FROM user_roles WHERE user_id = ?1 AND clinic_id = 0"
+  if (!mhf_store_query_int64 (db, "SELECT count(*) FROM user_roles WHERE user_id = ?1 AND clinic_id = 0"
                         " AND role = 'owner'", &is_owner, error, "x", user_id) ||
-      !query_int64 (db, "SELECT count(*) FROM user_roles WHERE clinic_id = 0 AND role = 'owner'",
+      !mhf_store_query_int64 (db, "SELECT count(*) FROM user_roles WHERE clinic_id = 0 AND role = 'owner'",
                     &owners, error, ""))
     return FALSE;
 
@@ -843,7 +761,7 @@ remove_user_worker (MhfCall  *call,
       return FALSE;
     }
 
-  if (!exec_bound (db, "DELETE FROM users WHERE id = ?1", error, "x", user->id))
+  if (!mhf_store_exec_bound (db, "DELETE FROM users WHERE id = ?1", error, "x", user->id))
     return FALSE;
 
   target->user_id = user->id;
@@ -906,7 +824,7 @@ set_role_worker (MhfCall  *call,
 
   if (clinic_id > 0)
     {
-      if (!query_int64 (db, "SELECT count(*) FROM clinics WHERE id = ?1", &exists, error,
+      if (!mhf_store_query_int64 (db, "SELECT count(*) FROM clinics WHERE id = ?1", &exists, error,
                         "x", clinic_id))
         return FALSE;
       if (exists == 0)
@@ -937,11 +855,11 @@ set_role_worker (MhfCall  *call,
 
   if (change->role == MHF_ROLE_NONE)
     {
-      if (!exec_bound (db, "DELETE FROM user_roles WHERE user_id = ?1 AND clinic_id = ?2", error,
+      if (!mhf_store_exec_bound (db, "DELETE FROM user_roles WHERE user_id = ?1 AND clinic_id = ?2", error,
                        "xx", user->id, clinic_id))
         return FALSE;
     }
-  else if (!exec_bound (db, "INSERT INTO user_roles (user_id, clinic_id, role) VALUES (?1, ?2, ?3)"
+  else if (!mhf_store_exec_bound (db, "INSERT INTO user_roles (user_id, clinic_id, role) VALUES (?1, ?2, ?3)"
                             " ON CONFLICT (user_id, clinic_id) DO UPDATE SET role = excluded.role",
                         error, "xxs", user->id, clinic_id, mhf_role_to_string (change->role)))
     return FALSE;
@@ -1016,12 +934,12 @@ set_idle_timeout_worker (MhfCall  *call,
 
   g_variant_get (call->params, "(u)", &minutes);
 
-  if (!query_int64 (db, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM settings"
+  if (!mhf_store_query_int64 (db, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM settings"
                         " WHERE key = 'idle-timeout-minutes'), 15)", &old_minutes, error, ""))
     return FALSE;
 
   value = g_strdup_printf ("%u", minutes);
-  if (!exec_bound (db, "INSERT INTO settings (key, value) VALUES ('idle-timeout-minutes', ?1)"
+  if (!mhf_store_exec_bound (db, "INSERT INTO settings (key, value) VALUES ('idle-timeout-minutes', ?1)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value", error,
                    "s", value))
     return FALSE;

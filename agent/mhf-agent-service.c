@@ -212,26 +212,6 @@ typedef struct
   guint  idle_timeout;
 } LoadedState;
 
-static gboolean
-count_rows (sqlite3     *db,
-            const char  *sql,
-            gint64      *out,
-            GError     **error)
-{
-  g_autoptr(sqlite3_stmt) stmt = NULL;
-  int rc;
-
-  rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
-  if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      *out = sqlite3_column_int64 (stmt, 0);
-      return TRUE;
-    }
-
-  mhf_store_set_error (error, db, rc, "Reading the configuration");
-  return FALSE;
-}
-
 static void
 load_state_worker (GTask   *task,
                    sqlite3 *db,
@@ -241,10 +221,10 @@ load_state_worker (GTask   *task,
   LoadedState *state = g_new0 (LoadedState, 1);
   gint64 minutes = 15;
 
-  if (!count_rows (db, "SELECT count(*) FROM clinics", &state->n_clinics, &error) ||
-      !count_rows (db, "SELECT count(*) FROM users", &state->n_users, &error) ||
-      !count_rows (db, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM settings"
-                       " WHERE key = 'idle-timeout-minutes'), 15)", &minutes, &error))
+  if (!mhf_store_query_int64 (db, "SELECT count(*) FROM clinics", &state->n_clinics, &error, "") ||
+      !mhf_store_query_int64 (db, "SELECT count(*) FROM users", &state->n_users, &error, "") ||
+      !mhf_store_query_int64 (db, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM settings"
+                                  " WHERE key = 'idle-timeout-minutes'), 15)", &minutes, &error, ""))
     {
       g_free (state);
       g_task_return_error (task, g_steal_pointer (&error));

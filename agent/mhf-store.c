@@ -175,16 +175,88 @@ mhf_store_rollback (sqlite3 *db)
     mhf_store_exec (db, "ROLLBACK", NULL);
 }
 
-static gboolean
-query_int (sqlite3     *db,
-           const char  *sql,
-           gint64      *out,
-           GError     **error)
+/* @types has one letter a parameter: "x" for a gint64, "s" for a string. */
+static int
+prepare_bound (sqlite3       *db,
+               const char    *sql,
+               sqlite3_stmt **stmt,
+               const char    *types,
+               va_list        args)
+{
+  int rc = sqlite3_prepare_v2 (db, sql, -1, stmt, NULL);
+
+  if (rc != SQLITE_OK)
+    return rc;
+
+  for (int i = 0; types[i] != '\0'; i++)
+    {
+      if (types[i] == 'x')
+        sqlite3_bind_int64 (*stmt, i + 1, va_arg (args, gint64));
+      else
+        sqlite3_bind_text (*stmt, i + 1, va_arg (args, const char *), -1, SQLITE_TRANSIENT);
+    }
+
+  return SQLITE_OK;
+}
+
+/**
+ * mhf_store_exec_bound:
+ * @types: one letter a parameter that follows: "x" gint64, "s" string
+ *
+ * Runs one statement with bound parameters. Worker thread only.
+ */
+gboolean
+mhf_store_exec_bound (sqlite3     *db,
+                      const char  *sql,
+                      GError     **error,
+                      const char  *types,
+                      ...)
 {
   g_autoptr(sqlite3_stmt) stmt = NULL;
+  va_list args;
   int rc;
 
-  rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
+  va_start (args, types);
+  rc = prepare_bound (db, sql, &stmt, types, args);
+  va_end (args);
+  if (rc != SQLITE_OK)
+    {
+      mhf_store_set_error (error, db, rc, "Preparing a change");
+      return FALSE;
+    }
+
+  rc = sqlite3_step (stmt);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    {
+      mhf_store_set_error (error, db, rc, "Saving a change");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
+ * mhf_store_query_int64:
+ * @out: (out): the first column of the first row, or 0 when there is none
+ *
+ * Reads one number with bound parameters, as mhf_store_exec_bound() takes
+ * them. Worker thread only.
+ */
+gboolean
+mhf_store_query_int64 (sqlite3     *db,
+                       const char  *sql,
+                       gint64      *out,
+                       GError     **error,
+                       const char  *types,
+                       ...)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  va_list args;
+  int rc;
+
+  va_start (args, types);
+  rc = prepare_bound (db, sql, &stmt, types, args);
+  va_end (args);
   if (rc != SQLITE_OK)
     {
       mhf_store_set_error (error, db, rc, "Preparing a query");
@@ -193,18 +265,16 @@ query_int (sqlite3     *db,
 
   rc = sqlite3_step (stmt);
   if (rc == SQLITE_ROW)
+    *out = sqlite3_column_int64 (stmt, 0);
+  else if (rc == SQLITE_DONE)
+    *out = 0;
+  else
     {
-      *out = sqlite3_column_int64 (stmt, 0);
-      return TRUE;
-    }
-  if (rc == SQLITE_DONE)
-    {
-      *out = 0;
-      return TRUE;
+      mhf_store_set_error (error, db, rc, "Reading");
+      return FALSE;
     }
 
-  mhf_store_set_error (error, db, rc, "Reading");
-  return FALSE;
+  return TRUE;
 }
 
 static gboolean
@@ -283,7 +353,8 @@ run_migrations (MhfStore  *self,
                        error))
     return FALSE;
 
-  if (!query_int (db, "SELECT coalesce(max(version), 0) FROM schema_migrations", &version, error))
+  if (!mhf_store_query_int64 (db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                              &version, error, ""))
     return FALSE;
 
   guint target = self->target_version > 0 ? self->target_version : G_N_ELEMENTS (migrations);
@@ -443,7 +514,7 @@ open_worker (GTask   *task,
     goto failed;
 
   /* A wrong key is not reported by keying; the first read is what fails. */
-  if (!query_int (db, "SELECT count(*) FROM sqlite_master", &count, &error))
+  if (!mhf_store_query_int64 (db, "SELECT count(*) FROM sqlite_master", &count, &error, ""))
     goto failed;
 
   if (!mhf_store_exec (db,

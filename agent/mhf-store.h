@@ -99,6 +99,17 @@ void      mhf_store_set_error            (GError             **error,
                                           sqlite3             *db,
                                           int                  rc,
                                           const char          *what);
+gboolean  mhf_store_exec_bound           (sqlite3             *db,
+                                          const char          *sql,
+                                          GError             **error,
+                                          const char          *types,
+                                          ...);
+gboolean  mhf_store_query_int64          (sqlite3             *db,
+                                          const char          *sql,
+                                          gint64              *out,
+                                          GError             **error,
+                                          const char          *types,
+                                          ...);
 gboolean  mhf_store_begin                (sqlite3             *db,
                                           GError             **error);
 gboolean  mhf_store_commit               (sqlite3             *db,
