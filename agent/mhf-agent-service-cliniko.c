@@ -528,7 +528,6 @@ connect_read_clinic_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
   g_autoptr(ClinicRow) row = NULL;
   g_autofree char *base_url = NULL;
-  g_autoptr(MhfClinikoLimiter) limiter = NULL;
 
   row = g_task_propagate_pointer (G_TASK (result), &error);
   if (row == NULL)
@@ -552,12 +551,7 @@ connect_read_clinic_cb (GObject      *object,
   c->result->shard = g_strdup (c->shard);
   c->result->fingerprint = g_strdup (c->fingerprint);
 
-  /* Checking a key takes two or three requests; a limiter of its own is
-   * enough, well under Cliniko's cap. */
-  limiter = mhf_cliniko_limiter_new (180, 60 * 1000);
-  c->client = mhf_cliniko_client_new (base_url, c->key, mhf_cliniko_user_agent (), limiter);
-  if (g_getenv ("MHF_AGENT_CLINIKO_FAST_RETRY") != NULL)
-    mhf_cliniko_client_set_retry (c->client, 2, 10);
+  c->client = mhf_agent_service_new_cliniko_client (c->self, base_url, c->key, c->fingerprint);
   mhf_cliniko_client_get_async (c->client, "/user", NULL, NULL, connect_user_cb, c);
 }
 

@@ -12,7 +12,6 @@
 #include "mhf-agent-service-private.h"
 
 #include "mhf-cliniko-client.h"
-#include "mhf-cliniko-limiter.h"
 #include "mhf-cliniko-util.h"
 #include "mhf-error.h"
 #include "mhf-keyring.h"
@@ -236,11 +235,7 @@ start_listing (DryRun *d)
   params[0] = q_from;
   params[1] = q_to;
 
-  d->client = mhf_cliniko_client_new (d->base_url, d->key, mhf_cliniko_user_agent (),
-                                      mhf_agent_service_limiter_for (d->self, d->base_url,
-                                                                     d->fingerprint));
-  if (g_getenv ("MHF_AGENT_CLINIKO_FAST_RETRY") != NULL)
-    mhf_cliniko_client_set_retry (d->client, 2, 10);
+  d->client = mhf_agent_service_new_cliniko_client (d->self, d->base_url, d->key, d->fingerprint);
   mhf_cliniko_client_list_async (d->client, "/individual_appointments", "individual_appointments",
                                  params, NULL, listed_cb, d);
 }

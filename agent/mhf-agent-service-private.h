@@ -138,9 +138,10 @@ void        mhf_agent_service_refresh_reference (MhfAgentService     *self,
                                                  gint64               clinic_id,
                                                  const char          *key);
 void        mhf_agent_service_schedule_reference_refresh (MhfAgentService *self);
-struct _MhfClinikoLimiter *mhf_agent_service_limiter_for (MhfAgentService *self,
-                                                          const char      *base_url,
-                                                          const char      *fingerprint);
+struct _MhfClinikoClient *mhf_agent_service_new_cliniko_client (MhfAgentService *self,
+                                                                const char      *base_url,
+                                                                const char      *key,
+                                                                const char      *fingerprint);
 void        mhf_agent_service_sessions_init   (MhfAgentService       *self);
 void        mhf_agent_service_reschedule_sessions (MhfAgentService   *self);
 void        mhf_agent_service_touch_session   (MhfAgentService       *self,

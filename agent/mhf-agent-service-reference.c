@@ -395,16 +395,24 @@ list_next (Refresh *r)
     mhf_store_run_async (r->self->store, save_worker, r, NULL, NULL, stored_cb, r);
 }
 
-/* One limiter per Cliniko user, so that the cap holds across all the
- * agent's calls with keys of that user; keyed by shard and key
- * fingerprint until the user's Cliniko id is kept. */
-MhfClinikoLimiter *
-mhf_agent_service_limiter_for (MhfAgentService *self,
-             const char      *base_url,
-             const char      *fingerprint)
+/**
+ * mhf_agent_service_new_cliniko_client:
+ *
+ * The one way the agent talks to Cliniko: our User-Agent, and one rate
+ * limiter per Cliniko user (keyed by address and key fingerprint until the
+ * user's Cliniko id is kept), so that the cap holds across every caller.
+ *
+ * Returns: (transfer full): a client for @base_url with @key
+ */
+MhfClinikoClient *
+mhf_agent_service_new_cliniko_client (MhfAgentService *self,
+                                      const char      *base_url,
+                                      const char      *key,
+                                      const char      *fingerprint)
 {
   g_autofree char *id = g_strdup_printf ("%s|%s", base_url, fingerprint ?: "");
   MhfClinikoLimiter *limiter;
+  MhfClinikoClient *client;
 
   if (self->limiters == NULL)
     self->limiters = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
@@ -415,16 +423,20 @@ mhf_agent_service_limiter_for (MhfAgentService *self,
       limiter = mhf_cliniko_limiter_new (180, 60 * 1000);
       g_hash_table_insert (self->limiters, g_steal_pointer (&id), limiter);
     }
-  return limiter;
+
+  client = mhf_cliniko_client_new (base_url, key, mhf_cliniko_user_agent (), limiter);
+
+  /* A test hook: short retries, so that an unreachable Cliniko fails fast. */
+  if (g_getenv ("MHF_AGENT_CLINIKO_FAST_RETRY") != NULL)
+    mhf_cliniko_client_set_retry (client, 2, 10);
+
+  return client;
 }
 
 static void
 start_listing (Refresh *r)
 {
-  r->client = mhf_cliniko_client_new (r->base_url, r->key, mhf_cliniko_user_agent (),
-                                      mhf_agent_service_limiter_for (r->self, r->base_url, r->fingerprint));
-  if (g_getenv ("MHF_AGENT_CLINIKO_FAST_RETRY") != NULL)
-    mhf_cliniko_client_set_retry (r->client, 2, 10);
+  r->client = mhf_agent_service_new_cliniko_client (r->self, r->base_url, r->key, r->fingerprint);
   list_next (r);
 }
 
