@@ -63,52 +63,13 @@ agent_proxy (MhfTestBus *bus)
   return proxy;
 }
 
-/* Runs a program with the test's environment (and so its private bus);
- * mhf-test-secret stands in for a person using a keyring manager. */
-static int
-run (const char  *stdin_text,
-     char       **out,
-     char       **err,
-     const char  *first,
-     ...)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out_buf = NULL;
-  g_autofree char *err_buf = NULL;
-  GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
-  va_list args;
-
-  va_start (args, first);
-  for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
-    g_ptr_array_add (argv, (char *) arg);
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-
-  if (stdin_text != NULL)
-    flags |= G_SUBPROCESS_FLAGS_STDIN_PIPE;
-
-  proc = g_subprocess_newv ((const char * const *) argv->pdata, flags, &error);
-  g_assert_no_error (error);
-  /* Always collect both streams: GLib 2.74 leaks a buffer it collected
-   * for a caller that asked for none. */
-  g_subprocess_communicate_utf8 (proc, stdin_text, NULL, &out_buf, &err_buf, &error);
-  g_assert_no_error (error);
-  if (out != NULL)
-    *out = g_steal_pointer (&out_buf);
-  if (err != NULL)
-    *err = g_steal_pointer (&err_buf);
-
-  return g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
-}
-
+/* mhf-test-secret stands in for a person using a keyring manager. */
 static void
 keyring_clear_database_key (void)
 {
   g_autofree char *err = NULL;
 
-  g_assert_cmpint (run (NULL, NULL, &err, MHF_TEST_SECRET_PATH, "clear",
+  g_assert_cmpint (mhf_test_run (NULL, NULL, &err, MHF_TEST_SECRET_PATH, "clear",
                         "database-key", "none", NULL), ==, 0);
 }
 
@@ -117,7 +78,7 @@ keyring_set_database_key (const char *hex)
 {
   g_autofree char *err = NULL;
 
-  g_assert_cmpint (run (hex, NULL, &err, MHF_TEST_SECRET_PATH, "store",
+  g_assert_cmpint (mhf_test_run (hex, NULL, &err, MHF_TEST_SECRET_PATH, "store",
                         "database-key", "none", NULL), ==, 0);
 }
 
@@ -128,7 +89,7 @@ keyring_lookup (const char *kind,
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
 
-  if (run (NULL, &out, &err, MHF_TEST_SECRET_PATH, "lookup", kind, clinic, NULL) != 0)
+  if (mhf_test_run (NULL, &out, &err, MHF_TEST_SECRET_PATH, "lookup", kind, clinic, NULL) != 0)
     return NULL;
   return g_steal_pointer (&out);
 }
@@ -189,7 +150,7 @@ test_second_instance (void)
   status = mhf_test_bus_wait_for_state (bus, "ready", WAIT_MS);
   g_assert_nonnull (status);
 
-  g_assert_cmpint (run (NULL, &out, &err, mhf_test_bus_get_agent_path (), NULL), ==, 0);
+  g_assert_cmpint (mhf_test_run (NULL, &out, &err, mhf_test_bus_get_agent_path (), NULL), ==, 0);
   g_assert_nonnull (strstr (err, "another agent already owns"));
   g_assert_nonnull (strstr (err, "--replace"));
 
@@ -441,7 +402,7 @@ test_ctl_status (void)
   JsonObject *object;
 
   /* The CLI activates the agent itself and waits out "starting". */
-  g_assert_cmpint (run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "status", "--json", NULL),
+  g_assert_cmpint (mhf_test_run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "status", "--json", NULL),
                    ==, 0);
   json_parser_load_from_data (parser, out, -1, &error);
   g_assert_no_error (error);
@@ -454,18 +415,18 @@ test_ctl_status (void)
                    mhf_store_latest_schema_version ());
 
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run (NULL, &human, &err, mhf_test_bus_get_ctl_path (), "status", NULL), ==, 0);
+  g_assert_cmpint (mhf_test_run (NULL, &human, &err, mhf_test_bus_get_ctl_path (), "status", NULL), ==, 0);
   g_assert_nonnull (strstr (human, "MyHealthFollowup agent " PACKAGE_VERSION));
   g_assert_nonnull (strstr (human, "ready"));
 
   /* reset needs --confirm, and refuses a healthy database. */
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "reset", NULL), ==, 2);
+  g_assert_cmpint (mhf_test_run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "reset", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "--confirm"));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "reset", "--confirm",
+  g_assert_cmpint (mhf_test_run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "reset", "--confirm",
                         NULL), ==, 1);
   g_assert_nonnull (strstr (err, "can be reset"));
 }
@@ -479,7 +440,7 @@ test_ctl_not_ready_and_unreachable (void)
   g_autofree char *err = NULL;
 
   /* Running but not ready: exit 3 and a sentence saying what to do. */
-  g_assert_cmpint (run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "status", NULL), ==, 3);
+  g_assert_cmpint (mhf_test_run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "status", NULL), ==, 3);
   g_assert_nonnull (strstr (out, "keyring-unavailable"));
   g_assert_nonnull (strstr (out, "GNOME Keyring"));
   g_clear_pointer (&bus, mhf_test_bus_free);
@@ -488,7 +449,7 @@ test_ctl_not_ready_and_unreachable (void)
   no_agent = mhf_test_bus_new (MHF_TEST_BUS_NO_AGENT);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "status", NULL), ==, 1);
+  g_assert_cmpint (mhf_test_run (NULL, &out, &err, mhf_test_bus_get_ctl_path (), "status", NULL), ==, 1);
   g_assert_nonnull (strstr (err, "not running"));
 }
 

@@ -95,17 +95,11 @@ keyring_lookup (const char *kind,
                 gint64      clinic)
 {
   g_autofree char *id = g_strdup_printf ("%" G_GINT64_FORMAT, clinic);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
 
-  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                           &error, MHF_TEST_SECRET_PATH, "lookup", kind, id, NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  return g_subprocess_get_exit_status (proc) == 0 ? g_steal_pointer (&out) : NULL;
+  if (mhf_test_run (NULL, &out, NULL, MHF_TEST_SECRET_PATH, "lookup", kind, id, NULL) != 0)
+    return NULL;
+  return g_steal_pointer (&out);
 }
 
 static const char *
@@ -132,16 +126,8 @@ count_in_database (Fixture    *f,
   guint found = 0;
 
   /* The database key belongs to no clinic ("none"). */
-  {
-    g_autoptr(GSubprocess) proc = NULL;
-    g_autoptr(GError) error = NULL;
-
-    proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                             &error, MHF_TEST_SECRET_PATH, "lookup", "database-key", "none", NULL);
-    g_assert_no_error (error);
-    g_subprocess_communicate_utf8 (proc, NULL, NULL, &hex, NULL, &error);
-    g_assert_no_error (error);
-  }
+  g_assert_cmpint (mhf_test_run (NULL, &hex, NULL, MHF_TEST_SECRET_PATH, "lookup", "database-key",
+                                 "none", NULL), ==, 0);
   g_assert_cmpuint (strlen (hex), ==, 64);
   material = g_strdup_printf ("x'%s'", hex);
 
@@ -625,33 +611,6 @@ test_dry_run (Fixture       *f,
   g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
 }
 
-static int
-run_ctl (const char  *stdin_text,
-         char       **out,
-         char       **err,
-         ...)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
-  va_list args;
-
-  g_ptr_array_add (argv, (char *) mhf_test_bus_get_ctl_path ());
-  va_start (args, err);
-  for (const char *arg = va_arg (args, const char *); arg != NULL; arg = va_arg (args, const char *))
-    g_ptr_array_add (argv, (char *) arg);
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-
-  proc = g_subprocess_newv ((const char * const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                            G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, stdin_text, NULL, out, err, &error);
-  g_assert_no_error (error);
-  return g_subprocess_get_exit_status (proc);
-}
-
 static void
 test_ctl_connect (Fixture       *f,
                   gconstpointer  data)
@@ -663,7 +622,7 @@ test_ctl_connect (Fixture       *f,
   g_autofree char *status_err = NULL;
 
   /* The passphrase, then the key, on standard input; never in argv. */
-  g_assert_cmpint (run_ctl (OWNER_PASS "\n" GOOD_KEY "\n", &out, &err,
+  g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n" GOOD_KEY "\n", &out, &err,
                             "--user", "olivia", "--passphrase-stdin",
                             "cliniko", "connect", clinic, NULL), ==, 0);
   g_assert_nonnull (strstr (out, "connected to Cliniko"));
@@ -671,7 +630,7 @@ test_ctl_connect (Fixture       *f,
   g_assert_null (strstr (out, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
   g_assert_null (strstr (err, "MS0xLTEyMzQ1Njc4OTAtYWJj"));
 
-  g_assert_cmpint (run_ctl (OWNER_PASS "\n", &status, &status_err,
+  g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n", &status, &status_err,
                             "--user", "olivia", "--passphrase-stdin",
                             "cliniko", "status", clinic, "--json", NULL), ==, 0);
   g_assert_nonnull (strstr (status, "\"shard\" : \"au2\""));
@@ -699,7 +658,7 @@ test_ctl_connect (Fixture       *f,
                                                   &id, NULL, &error), error);
     }
     rule_id = g_strdup_printf ("%" G_GINT64_FORMAT, id);
-    g_assert_cmpint (run_ctl (OWNER_PASS "\n", &dry, &dry_err, "--user", "olivia",
+    g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n", &dry, &dry_err, "--user", "olivia",
                               "--passphrase-stdin", "rule", "dry-run", clinic, rule_id,
                               "--days", "3", NULL), ==, 0);
     g_assert_nonnull (strstr (dry, "Would be planned:"));
@@ -709,7 +668,7 @@ test_ctl_connect (Fixture       *f,
   /* A refused key: exit 1 with a sentence, and the key not echoed. */
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run_ctl (OWNER_PASS "\n" BAD_KEY "\n", &out, &err,
+  g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n" BAD_KEY "\n", &out, &err,
                             "--user", "olivia", "--passphrase-stdin",
                             "cliniko", "connect", clinic, NULL), ==, 1);
   g_assert_nonnull (strstr (err, "Cliniko refused this API key"));

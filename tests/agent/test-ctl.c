@@ -31,10 +31,7 @@ static const char * const secrets[] = {
 
 /* Runs myhealthfollowupctl with @input on standard input (never the
  * terminal, so that it cannot wait for someone to type) and returns its
- * exit status. Asserts that no test passphrase appears in its output.
- *
- * The input comes from a file rather than a pipe: many runs end before
- * they read it, which would fail the write to a pipe. */
+ * exit status. Asserts that no test passphrase appears in its output. */
 static int
 ctl (const char  *input,
      char       **out,
@@ -43,13 +40,10 @@ ctl (const char  *input,
      ...)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *stdin_path = NULL;
   g_autofree char *stdout_text = NULL;
   g_autofree char *stderr_text = NULL;
   va_list args;
+  int status;
 
   g_ptr_array_add (argv, (char *) mhf_test_bus_get_ctl_path ());
   va_start (args, first);
@@ -58,26 +52,14 @@ ctl (const char  *input,
   va_end (args);
   g_ptr_array_add (argv, NULL);
 
-  stdin_path = g_build_filename (g_get_user_cache_dir (), "ctl-stdin", NULL);
-  g_file_set_contents_full (stdin_path, input != NULL ? input : "", -1,
-                            G_FILE_SET_CONTENTS_NONE, 0600, &error);
-  g_assert_no_error (error);
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_stdin_file_path (launcher, stdin_path);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &stdout_text, &stderr_text, &error);
-  g_assert_no_error (error);
-  g_unlink (stdin_path);
+  status = mhf_test_run_argv (input, &stdout_text, &stderr_text,
+                              (const char * const *) argv->pdata);
 
   if (g_test_verbose ())
     {
       g_autofree char *line = g_strjoinv (" ", (char **) argv->pdata + 1);
 
-      g_test_message ("$ myhealthfollowupctl %s  → %d\n%s%s", line,
-                      g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1,
+      g_test_message ("$ myhealthfollowupctl %s  → %d\n%s%s", line, status,
                       stdout_text, stderr_text);
     }
 
@@ -92,7 +74,7 @@ ctl (const char  *input,
   if (err != NULL)
     *err = g_steal_pointer (&stderr_text);
 
-  return g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
+  return status;
 }
 
 static JsonNode *

@@ -267,14 +267,13 @@ test_delete (Fixture       *f,
                                                      &error), error);
 }
 
+/* myhealthfollowupctl signed in as the owner, with these arguments. */
 static int
 run_ctl (char **out,
          char **err,
          ...)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
   va_list args;
 
   g_ptr_array_add (argv, (char *) mhf_test_bus_get_ctl_path ());
@@ -287,13 +286,7 @@ run_ctl (char **out,
   va_end (args);
   g_ptr_array_add (argv, NULL);
 
-  proc = g_subprocess_newv ((const char * const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                            G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, OWNER_PASS "\n", NULL, out, err, &error);
-  g_assert_no_error (error);
-  return g_subprocess_get_exit_status (proc);
+  return mhf_test_run_argv (OWNER_PASS "\n", out, err, (const char * const *) argv->pdata);
 }
 
 static void

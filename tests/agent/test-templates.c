@@ -185,19 +185,14 @@ static void
 add_rule_directly (Fixture *f,
                    gint64   template_id)
 {
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
   g_autofree char *hex = NULL;
   g_autofree char *material = NULL;
   g_autofree char *sql = NULL;
   g_autofree char *path = g_build_filename (mhf_test_bus_get_data_dir (f->bus), "agent.db", NULL);
   sqlite3 *db = NULL;
 
-  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                           &error, MHF_TEST_SECRET_PATH, "lookup", "database-key", "none", NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &hex, NULL, &error);
-  g_assert_no_error (error);
+  g_assert_cmpint (mhf_test_run (NULL, &hex, NULL, MHF_TEST_SECRET_PATH, "lookup", "database-key",
+                                 "none", NULL), ==, 0);
   material = g_strdup_printf ("x'%s'", hex);
 
   sql = g_strdup_printf ("INSERT INTO rules (clinic_id, name, kind, category, timing, template_id,"
@@ -255,33 +250,6 @@ test_delete (Fixture       *f,
   g_assert_cmpuint (g_variant_n_children (templates), ==, 1);
 }
 
-static int
-run_ctl (const char  *stdin_text,
-         char       **out,
-         char       **err,
-         ...)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
-  va_list args;
-
-  g_ptr_array_add (argv, (char *) mhf_test_bus_get_ctl_path ());
-  va_start (args, err);
-  for (const char *arg = va_arg (args, const char *); arg != NULL; arg = va_arg (args, const char *))
-    g_ptr_array_add (argv, (char *) arg);
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-
-  proc = g_subprocess_newv ((const char * const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                            G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, stdin_text, NULL, out, err, &error);
-  g_assert_no_error (error);
-  return g_subprocess_get_exit_status (proc);
-}
-
 static void
 test_ctl (Fixture       *f,
           gconstpointer  data)
@@ -297,22 +265,22 @@ test_ctl (Fixture       *f,
                                       "see you at {{ appointment.time }}.\n", -1, NULL));
   g_assert_true (g_file_set_contents (bad, "Hi {{ patient.nickname }}\n", -1, NULL));
 
-  g_assert_cmpint (run_ctl (OWNER_PASS "\n", &out, &err, "--user", "olivia", "--passphrase-stdin",
+  g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n", &out, &err, "--user", "olivia", "--passphrase-stdin",
                             "template", "add", clinic, "Reminder", "--subject",
                             "Your visit {{ appointment.date }}", "--text-file", body, NULL), ==, 0);
   g_assert_nonnull (strstr (out, "Added template"));
 
-  g_assert_cmpint (run_ctl (OWNER_PASS "\n", &list, &list_err, "--user", "olivia",
+  g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n", &list, &list_err, "--user", "olivia",
                             "--passphrase-stdin", "template", "list", clinic, "--json", NULL), ==, 0);
   g_assert_nonnull (strstr (list, "\"name\" : \"Reminder\""));
 
-  g_assert_cmpint (run_ctl (OWNER_PASS "\n", &preview, &preview_err, "--user", "olivia",
+  g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n", &preview, &preview_err, "--user", "olivia",
                             "--passphrase-stdin", "template", "preview", clinic, "1", NULL), ==, 0);
   g_assert_nonnull (strstr (preview, "Subject: Your visit Monday 5 October 2026"));
   g_assert_nonnull (strstr (preview, "Hi Alex,"));
 
   /* A malformed file: exit 1, with where the problem is. */
-  g_assert_cmpint (run_ctl (OWNER_PASS "\n", &bad_out, &bad_err, "--user", "olivia",
+  g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n", &bad_out, &bad_err, "--user", "olivia",
                             "--passphrase-stdin", "template", "add", clinic, "Bad", "--subject",
                             "Hi", "--text-file", bad, NULL), ==, 1);
   g_assert_nonnull (strstr (bad_err, "line 1, column 7"));

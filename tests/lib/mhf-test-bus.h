@@ -46,6 +46,21 @@ GVariant        *mhf_test_bus_wait_for_state (MhfTestBus      *self,
                                               guint            timeout_ms);
 void             mhf_test_bus_free           (MhfTestBus      *self);
 
+int              mhf_test_run_argv           (const char         *stdin_text,
+                                              char              **out,
+                                              char              **err,
+                                              const char * const *argv);
+int              mhf_test_run                (const char         *stdin_text,
+                                              char              **out,
+                                              char              **err,
+                                              const char         *program,
+                                              ...) G_GNUC_NULL_TERMINATED;
+int              mhf_test_run_ctl            (const char         *stdin_text,
+                                              char              **out,
+                                              char              **err,
+                                              const char         *first,
+                                              ...) G_GNUC_NULL_TERMINATED;
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MhfTestBus, mhf_test_bus_free)
 
 G_END_DECLS
