@@ -169,7 +169,7 @@ listed_cb (GObject      *object,
       /* The business's zone, else the account's. */
       zone = zone_id != NULL && *zone_id != '\0' ? g_time_zone_new_identifier (zone_id) : NULL;
       outcome = mhf_planner_decide (&d->spec, &info, zone != NULL ? zone : account_zone, now,
-                                    &planned);
+                                    &planned, NULL);
 
       /* Only sends inside the days asked about count. */
       if (outcome == MHF_PLAN_PLANNED && planned >= horizon)

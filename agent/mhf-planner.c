@@ -28,18 +28,23 @@ included (GStrv       list,
  * @not_before: nothing is planned before this (now, or when the rule was
  *   enabled, whichever is later): a rule never sends for the past
  * @planned_at: (out): when the message would go, for %MHF_PLAN_PLANNED
+ * @latest_at: (out) (optional): the latest useful time to send it, or 0
+ *   for no limit
  */
 MhfPlanOutcome
 mhf_planner_decide (const MhfRuleSpec        *rule,
                     const MhfAppointmentInfo *appointment,
                     GTimeZone                *zone,
                     gint64                    not_before,
-                    gint64                   *planned_at)
+                    gint64                   *planned_at,
+                    gint64                   *latest_at)
 {
   gboolean reminder = g_strcmp0 (rule->kind, "reminder") == 0;
   gint64 planned, latest = 0;
 
   *planned_at = 0;
+  if (latest_at != NULL)
+    *latest_at = 0;
 
   if (!included (rule->businesses, appointment->business_id) ||
       !included (rule->practitioners, appointment->practitioner_id) ||
@@ -62,8 +67,12 @@ mhf_planner_decide (const MhfRuleSpec        *rule,
     {
       /* A reminder for a booking made inside its offset may go at once,
        * with the last-minute option, while it is still useful. */
-      if (reminder && rule->last_minute && (latest == 0 || not_before <= latest))
-        planned = not_before;
+      if (reminder && rule->last_minute && appointment->starts_at > not_before)
+        {
+          if (not_before > latest)
+            return MHF_PLAN_TOO_LATE;   /* a recorded skip, not silence */
+          planned = not_before;
+        }
       else
         return MHF_PLAN_BEFORE_ENABLED;
     }
@@ -72,5 +81,7 @@ mhf_planner_decide (const MhfRuleSpec        *rule,
     return MHF_PLAN_TOO_LATE;
 
   *planned_at = planned;
+  if (latest_at != NULL)
+    *latest_at = latest;
   return MHF_PLAN_PLANNED;
 }

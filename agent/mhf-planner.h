@@ -37,6 +37,7 @@ MhfPlanOutcome mhf_planner_decide (const MhfRuleSpec        *rule,
                                    const MhfAppointmentInfo *appointment,
                                    GTimeZone                *zone,
                                    gint64                    not_before,
-                                   gint64                   *planned_at);
+                                   gint64                   *planned_at,
+                                   gint64                   *latest_at);
 
 G_END_DECLS

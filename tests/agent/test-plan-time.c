@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include "mhf-plan-time.h"
+#include "mhf-planner.h"
 
 static gint64
 utc (const char *iso)
@@ -161,6 +162,74 @@ test_window_never_opens (void)
   g_assert_cmpint (result, ==, 0);
 }
 
+/* mhf_planner_decide(): the one decision the scanner and the dry run make. */
+static void
+test_planner_decide (void)
+{
+  g_autoptr(GTimeZone) sydney = g_time_zone_new_identifier ("Australia/Sydney");
+  const char *only_71[] = { "71", NULL };
+  MhfRuleSpec reminder = {
+    .kind = (char *) "reminder",
+    .timing = { .kind = MHF_TIMING_BEFORE_START, .offset_minutes = 24 * 60 },
+    .window = { MHF_WEEKDAYS_MON_FRI, 8 * 60, 18 * 60 },
+    .latest_useful_minutes = 120,
+  };
+  /* Wednesday 7 October 2026, 10:00 AEDT (23:00Z the day before). */
+  MhfAppointmentInfo appointment = {
+    .id = "1", .business_id = "71",
+    .starts_at = utc ("2026-10-06T23:00:00Z"), .ends_at = utc ("2026-10-06T23:30:00Z"),
+  };
+  gint64 enabled = utc ("2026-10-01T00:00:00Z");
+  gint64 planned = 0, latest = 0;
+
+  /* Tuesday 10:00 AEDT, inside the window; the latest two hours before. */
+  g_assert_cmpint (mhf_planner_decide (&reminder, &appointment, sydney, enabled, &planned, &latest),
+                   ==, MHF_PLAN_PLANNED);
+  g_assert_cmpint (planned, ==, utc ("2026-10-05T23:00:00Z"));
+  g_assert_cmpint (latest, ==, utc ("2026-10-06T21:00:00Z"));
+
+  /* Filters first: another business is left out. */
+  reminder.businesses = (GStrv) only_71;
+  appointment.business_id = "1152921504606846977";
+  g_assert_cmpint (mhf_planner_decide (&reminder, &appointment, sydney, enabled, &planned, NULL),
+                   ==, MHF_PLAN_FILTERED_OUT);
+  appointment.business_id = "71";
+
+  /* Monday 10:00 start: 24 h before is Sunday, outside the window; the next
+   * opening, Monday 08:00, is before the latest useful time (08:00). */
+  appointment.starts_at = utc ("2026-10-04T23:00:00Z");
+  appointment.ends_at = appointment.starts_at + 30 * 60 * G_USEC_PER_SEC;
+  g_assert_cmpint (mhf_planner_decide (&reminder, &appointment, sydney, enabled, &planned, NULL),
+                   ==, MHF_PLAN_PLANNED);
+  g_assert_cmpint (planned, ==, utc ("2026-10-04T21:00:00Z"));
+
+  /* Monday 09:00 start: the opening comes after the latest useful time
+   * (07:00): no useful time, a recorded skip. */
+  appointment.starts_at = utc ("2026-10-04T22:00:00Z");
+  g_assert_cmpint (mhf_planner_decide (&reminder, &appointment, sydney, enabled, &planned, NULL),
+                   ==, MHF_PLAN_TOO_LATE);
+
+  /* Booked inside the offset: never for the past, unless last-minute is
+   * on and there is still time; then at once. */
+  appointment.starts_at = utc ("2026-10-06T23:00:00Z");
+  g_assert_cmpint (mhf_planner_decide (&reminder, &appointment, sydney,
+                                       utc ("2026-10-06T00:00:00Z"), &planned, NULL),
+                   ==, MHF_PLAN_BEFORE_ENABLED);
+  reminder.last_minute = TRUE;
+  g_assert_cmpint (mhf_planner_decide (&reminder, &appointment, sydney,
+                                       utc ("2026-10-06T00:00:00Z"), &planned, NULL),
+                   ==, MHF_PLAN_PLANNED);
+  g_assert_cmpint (planned, ==, utc ("2026-10-06T00:00:00Z"));
+  /* One hour before the start is past the latest useful time. */
+  g_assert_cmpint (mhf_planner_decide (&reminder, &appointment, sydney,
+                                       utc ("2026-10-06T22:00:00Z"), &planned, NULL),
+                   ==, MHF_PLAN_TOO_LATE);
+
+  appointment.cancelled = TRUE;
+  g_assert_cmpint (mhf_planner_decide (&reminder, &appointment, sydney, enabled, &planned, NULL),
+                   ==, MHF_PLAN_CANCELLED);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -171,6 +240,7 @@ main (int   argc,
   g_test_add_func ("/mhf/agent/plan-time/after-end", test_after_end);
   g_test_add_func ("/mhf/agent/plan-time/send-window", test_send_window);
   g_test_add_func ("/mhf/agent/plan-time/window-never-opens", test_window_never_opens);
+  g_test_add_func ("/mhf/agent/plan-time/planner-decide", test_planner_decide);
 
   return g_test_run ();
 }
