@@ -78,6 +78,16 @@ struct _MhfAgentService
   GPtrArray            *pending_calls;   /* MhfCall waiting for start-up */
   GHashTable           *limiters;        /* Cliniko user -> MhfClinikoLimiter */
   guint                 reference_timer_id;
+  GHashTable           *scan_timers;     /* clinic id -> source id */
+  GHashTable           *scans_running;   /* clinic id -> scan */
+  guint                 heartbeat_id;
+  int                   send_timer_fd;
+  guint                 send_timer_source;
+  gint64                next_due;
+  gboolean              sending;         /* a send batch is running */
+  gboolean              send_again;      /* something became due meanwhile */
+  gint64                last_seen;       /* before this start, µs UTC */
+  gint64                offline_usec;
   gint64                n_users;         /* -1 until the database is open */
   guint                 idle_timeout_minutes;
   gint64                minute_usec;     /* a minute, shortened in tests */
@@ -138,6 +148,11 @@ void        mhf_agent_service_refresh_reference (MhfAgentService     *self,
                                                  gint64               clinic_id,
                                                  const char          *key);
 void        mhf_agent_service_schedule_reference_refresh (MhfAgentService *self);
+void        mhf_agent_service_record_cliniko_problem (MhfAgentService *self,
+                                                      gint64           clinic_id,
+                                                      const char      *fingerprint,
+                                                      const char      *path,
+                                                      const GError    *error);
 struct _MhfClinikoClient *mhf_agent_service_new_cliniko_client (MhfAgentService *self,
                                                                 const char      *base_url,
                                                                 const char      *key,
@@ -147,6 +162,18 @@ void        mhf_agent_service_reschedule_sessions (MhfAgentService   *self);
 void        mhf_agent_service_touch_session   (MhfAgentService       *self,
                                                MhfSession            *session);
 
+void        mhf_agent_service_scan_clinic     (MhfAgentService       *self,
+                                               gint64                 clinic_id,
+                                               GDBusMethodInvocation *invocation,
+                                               const char            *actor);
+void        mhf_agent_service_schedule_scans  (MhfAgentService       *self,
+                                               gint64                 clinic_id);
+void        mhf_agent_service_stop_scans      (MhfAgentService       *self);
+void        mhf_agent_service_outbox_start    (MhfAgentService       *self);
+void        mhf_agent_service_outbox_stop     (MhfAgentService       *self);
+void        mhf_agent_service_arm_send_timer  (MhfAgentService       *self);
+void        mhf_agent_service_send_due        (MhfAgentService       *self);
+
 /* Handlers, by area. */
 void mhf_agent_service_users_init   (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_clinics_init (MhfIpcAgent1Iface *iface);
@@ -155,5 +182,7 @@ void mhf_agent_service_cliniko_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_templates_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_rules_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_dry_run_init (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_scanner_init (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_outbox_init (MhfIpcAgent1Iface *iface);
 
 G_END_DECLS

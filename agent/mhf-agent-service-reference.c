@@ -327,9 +327,13 @@ stored_cb (GObject      *object,
     g_warning ("Clinic %" G_GINT64_FORMAT ": could not save Cliniko reference data: %s",
                r->clinic_id, error->message);
   else if (r->error == NULL)
-    g_message ("Clinic %" G_GINT64_FORMAT ": Cliniko reference data refreshed (%u businesses, "
-               "%u practitioners, %u appointment types)", r->clinic_id, r->businesses->len,
-               r->practitioners->len, r->appointment_types->len);
+    {
+      g_message ("Clinic %" G_GINT64_FORMAT ": Cliniko reference data refreshed (%u businesses, "
+                 "%u practitioners, %u appointment types)", r->clinic_id, r->businesses->len,
+                 r->practitioners->len, r->appointment_types->len);
+      /* Planning needs the businesses' time zones: scan once they are in. */
+      mhf_agent_service_schedule_scans (r->self, r->clinic_id);
+    }
 
   refresh_free (r);
 }
@@ -614,4 +618,30 @@ mhf_agent_service_schedule_reference_refresh (MhfAgentService *self)
     self->reference_timer_id = g_timeout_add_seconds (REFRESH_INTERVAL_SECONDS,
                                                       refresh_timer_cb, self);
   mhf_agent_service_refresh_reference (self, 0, NULL);
+}
+
+/**
+ * mhf_agent_service_record_cliniko_problem:
+ * @path: the resource that failed, for the sentence
+ * @error: what the Cliniko client said
+ *
+ * Records, in the background, the problem a scan or a send had with
+ * Cliniko, as a reference refresh does: a refused key marks the clinic
+ * "key rejected" (audited) so that nothing calls Cliniko with it again.
+ */
+void
+mhf_agent_service_record_cliniko_problem (MhfAgentService *self,
+                                          gint64           clinic_id,
+                                          const char      *fingerprint,
+                                          const char      *path,
+                                          const GError    *error)
+{
+  Refresh *r = g_new0 (Refresh, 1);
+
+  r->self = g_object_ref (self);
+  r->clinic_id = clinic_id;
+  r->fingerprint = g_strdup (fingerprint);
+  r->error = g_error_copy (error);
+  r->failed_path = g_strdup (path);
+  mhf_store_run_async (self->store, problem_worker, r, NULL, NULL, stored_cb, r);
 }

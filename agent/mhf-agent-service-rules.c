@@ -143,6 +143,26 @@ read_rule (sqlite3     *db,
 }
 
 static gboolean
+forget_horizon (sqlite3  *db,
+                gint64    clinic_id,
+                GError  **error)
+{
+  return mhf_store_exec_bound (db, "DELETE FROM scan_cursors WHERE clinic_id = ?1"
+                                   " AND resource = 'horizon'", error, "x", clinic_id);
+}
+
+/* After a change to what is planned: scan now, in the background. */
+static void
+rescan_done (MhfCall *call)
+{
+  gint64 clinic_id = 0;
+
+  g_variant_get_child (call->params, 0, "x", &clinic_id);
+  mhf_agent_service_scan_clinic (call->self, clinic_id, NULL, NULL);
+  mhf_agent_service_arm_send_timer (call->self);
+}
+
+static gboolean
 check_template_and_name (sqlite3            *db,
                          gint64              clinic_id,
                          const MhfRuleSpec  *spec,
@@ -353,6 +373,10 @@ update_worker (MhfCall  *call,
   new_filters = mhf_rule_spec_filters_json (spec);
   append_change (summary, "filters", old.filters, new_filters);
 
+  /* Pending rows are planned again from the whole horizon. */
+  if (old.enabled && !forget_horizon (db, clinic_id, error))
+    goto out;
+
   target = g_strdup_printf ("rule %" G_GINT64_FORMAT, rule_id);
   ok = mhf_call_audit (call, db, clinic_id, "rule.update", target, summary->str, error);
 
@@ -399,7 +423,7 @@ handle_update_rule (MhfIpcAgent1          *object,
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
 
-  mhf_agent_service_call (MHF_AGENT_SERVICE (object), invocation, update_worker, NULL,
+  mhf_agent_service_call (MHF_AGENT_SERVICE (object), invocation, update_worker, rescan_done,
                           data, (GDestroyNotify) rule_data_free);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -521,6 +545,19 @@ enable_worker (MhfCall  *call,
       goto out;
     }
 
+  /* Enabling plans from the whole horizon; disabling cancels what the
+   * rule planned and has not sent ("rule-disabled"; enabling it again
+   * brings those rows back if they are still in the future). */
+  if (enabled && !forget_horizon (db, clinic_id, error))
+    goto out;
+  if (!enabled &&
+      !mhf_store_exec_bound (db,
+                             "UPDATE outbox SET state = 'cancelled', reason = 'rule-disabled',"
+                             "       updated_at = ?1"
+                             " WHERE rule_id = ?2 AND state IN ('planned', 'retry_wait')",
+                             error, "xx", call->now, rule_id))
+    goto out;
+
   target = g_strdup_printf ("rule %" G_GINT64_FORMAT, rule_id);
   summary = g_strdup_printf ("rule “%s”: %s → %s", old.name,
                              old.enabled ? "enabled" : "disabled",
@@ -540,7 +577,7 @@ handle_set_rule_enabled (MhfIpcAgent1          *object,
                          gint64                 rule_id,
                          gboolean               enabled)
 {
-  mhf_agent_service_call (MHF_AGENT_SERVICE (object), invocation, enable_worker, NULL, NULL, NULL);
+  mhf_agent_service_call (MHF_AGENT_SERVICE (object), invocation, enable_worker, rescan_done, NULL, NULL);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -162,6 +162,9 @@ mhf_agent_service_dup_status (MhfAgentService *self)
   g_variant_dict_insert (&dict, MHF_STATUS_STARTED_AT, "x", self->started_at);
   g_variant_dict_insert (&dict, MHF_STATUS_SESSIONS, "u",
                          self->sessions != NULL ? g_hash_table_size (self->sessions) : 0);
+  g_variant_dict_insert (&dict, MHF_STATUS_LAST_SEEN, "x", self->last_seen);
+  g_variant_dict_insert (&dict, MHF_STATUS_OFFLINE_SECONDS, "x",
+                         self->offline_usec / G_USEC_PER_SEC);
 
   return g_variant_ref_sink (g_variant_dict_end (&dict));
 }
@@ -254,6 +257,7 @@ load_state_cb (GObject      *object,
       set_configured (self, state->n_clinics > 0);
       mhf_agent_service_purge_now (self);
       mhf_agent_service_schedule_reference_refresh (self);
+      mhf_agent_service_outbox_start (self);
     }
 
   init_finish (self);
@@ -1278,6 +1282,8 @@ mhf_agent_service_shutdown (MhfAgentService *self)
   g_clear_handle_id (&self->secrets_watch_id, g_bus_unwatch_name);
   g_clear_handle_id (&self->purge_timer_id, g_source_remove);
   g_clear_handle_id (&self->reference_timer_id, g_source_remove);
+  mhf_agent_service_stop_scans (self);
+  mhf_agent_service_outbox_stop (self);
   if (self->store != NULL)
     mhf_store_close (self->store);
 }
@@ -1291,6 +1297,8 @@ mhf_agent_service_dispose (GObject *object)
   g_clear_handle_id (&self->secrets_watch_id, g_bus_unwatch_name);
   g_clear_handle_id (&self->purge_timer_id, g_source_remove);
   g_clear_handle_id (&self->reference_timer_id, g_source_remove);
+  mhf_agent_service_stop_scans (self);
+  mhf_agent_service_outbox_stop (self);
   g_clear_pointer (&self->limiters, g_hash_table_unref);
   g_clear_pointer (&self->sessions, g_hash_table_unref);
   g_clear_pointer (&self->pending_calls, g_ptr_array_unref);
@@ -1319,6 +1327,7 @@ mhf_agent_service_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->data_dir, g_free);
   g_clear_pointer (&self->db_path, g_free);
+  g_clear_pointer (&self->scans_running, g_hash_table_unref);
 
   G_OBJECT_CLASS (mhf_agent_service_parent_class)->finalize (object);
 }
@@ -1397,6 +1406,8 @@ mhf_agent_service_iface_init (MhfIpcAgent1Iface *iface)
   mhf_agent_service_templates_init (iface);
   mhf_agent_service_rules_init (iface);
   mhf_agent_service_dry_run_init (iface);
+  mhf_agent_service_scanner_init (iface);
+  mhf_agent_service_outbox_init (iface);
 }
 
 static void
@@ -1409,6 +1420,7 @@ mhf_agent_service_init (MhfAgentService *self)
   self->n_users = -1;
   self->clients = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->pending_calls = g_ptr_array_new ();
+  self->send_timer_fd = -1;
   mhf_agent_service_sessions_init (self);
 }
 

@@ -54,6 +54,11 @@ static const MhfAuthzRule rules[] = {
   { "DeleteRule",       MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "SetRuleEnabled",   MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "DryRunRule",       MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "ScanNow",          MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
+  { "SetScanInterval",  MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "ListOutbox",       MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
+  { "CancelMessage",    MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
+  { "RetryMessage",     MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "ListAudit",        MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "VerifyAudit",      MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
 };

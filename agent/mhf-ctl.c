@@ -3058,6 +3058,294 @@ verb_rule_dry_run (Ctl   *ctl,
   return EXIT_OK;
 }
 
+static int
+verb_scan (Ctl   *ctl,
+           int    argc,
+           char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean as_json = FALSE;
+  gint64 clinic;
+  int code;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the result as JSON"), NULL },
+    { NULL }
+  };
+  static const struct { const char *key; const char *label; } lines[] = {
+    { "items", N_("Appointments and class places looked at:") },
+    { "planned", N_("New messages planned:") },
+    { "replanned", N_("Messages given a new time:") },
+    { "cancelled", N_("Messages cancelled:") },
+    { "skipped", N_("Skipped (no useful time left):") },
+    { "lists", N_("Cliniko lists read:") },
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Scan a clinic's appointments in Cliniko now and plan or "
+                                "reconcile its messages, as the agent does on its timer. Staff, "
+                                "managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_scan_now_sync (ctl->proxy, clinic, &result, NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    {
+      print_variant_as_json (result);
+      return EXIT_OK;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (lines); i++)
+    {
+      guint32 n = 0;
+
+      g_variant_lookup (result, lines[i].key, "u", &n);
+      g_print ("  %-42s %u\n", _(lines[i].label), n);
+    }
+  return EXIT_OK;
+}
+
+static int
+verb_clinic_scan_interval (Ctl   *ctl,
+                           int    argc,
+                           char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic;
+  guint64 minutes;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("How often the agent scans the clinic's appointments, in minutes "
+                                "(1 to 60; 5 by default). Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_unsigned (argv[2], 10, 1, 60, &minutes, NULL))
+    return usage_error (ctl, _("MINUTES must be 1 to 60"));
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_set_scan_interval_sync (ctl->proxy, clinic, (guint32) minutes, NULL,
+                                                   &error))
+    return fail (ctl, error);
+
+  g_print (_("Clinic %" G_GINT64_FORMAT " is scanned every %u minutes.\n"), clinic,
+           (guint) minutes);
+  return EXIT_OK;
+}
+
+static int
+verb_outbox (Ctl   *ctl,
+             int    argc,
+             char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) messages = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GVariantDict) filter = G_VARIANT_DICT_INIT (NULL);
+  g_autofree char *state = NULL;
+  gboolean as_json = FALSE;
+  gint64 clinic, rule = 0, before = 0, next = 0;
+  int limit = 100;
+  int code;
+  const GOptionEntry entries[] = {
+    { "state", 0, 0, G_OPTION_ARG_STRING, &state,
+      N_("Only messages in this state: planned, sending, sent, skipped, retry_wait, failed, "
+         "cancelled or interrupted"), N_("STATE") },
+    { "rule", 0, 0, G_OPTION_ARG_INT64, &rule, N_("Only this rule's messages"), N_("ID") },
+    { "limit", 0, 0, G_OPTION_ARG_INT, &limit, N_("At most N messages (1 to 500; 100 by default)"),
+      N_("N") },
+    { "before", 0, 0, G_OPTION_ARG_INT64, &before,
+      N_("Messages older than the message ID, to page through"), N_("ID") },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the messages as JSON"), NULL },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Show a clinic's planned and past messages, newest first: when, "
+                                "which rule and appointment, the state and the reason. Never a "
+                                "name or an address. Staff, managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (limit < 1 || limit > 500)
+    return usage_error (ctl, _("--limit must be 1 to %d"), 500);
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (state != NULL)
+    g_variant_dict_insert (&filter, "state", "s", state);
+  if (rule > 0)
+    g_variant_dict_insert (&filter, "rule", "x", rule);
+  if (before > 0)
+    g_variant_dict_insert (&filter, "before", "x", before);
+  g_variant_dict_insert (&filter, "limit", "u", (guint32) limit);
+
+  if (!mhf_ipc_agent1_call_list_outbox_sync (ctl->proxy, clinic, g_variant_dict_end (&filter),
+                                             &messages, &next, NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+      GVariantIter iter;
+      GVariant *message;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "clinic");
+      json_builder_add_int_value (builder, clinic);
+      json_builder_set_member_name (builder, "messages");
+      json_builder_begin_array (builder);
+      g_variant_iter_init (&iter, messages);
+      while ((message = g_variant_iter_next_value (&iter)) != NULL)
+        {
+          add_variant_to_json (builder, message);
+          g_variant_unref (message);
+        }
+      json_builder_end_array (builder);
+      json_builder_set_member_name (builder, "next");
+      json_builder_add_int_value (builder, next);
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      print_json (root);
+      return EXIT_OK;
+    }
+
+  if (g_variant_n_children (messages) == 0)
+    {
+      g_print (_("No messages.\n"));
+      return EXIT_OK;
+    }
+
+  {
+    g_autoptr(CtlTable) table = ctl_table_new (_("ID"), _("PLANNED FOR"), _("STATE"), _("RULE"),
+                                               _("APPOINTMENT"), _("REASON"), NULL);
+    GVariantIter iter;
+    GVariant *message;
+
+    g_variant_iter_init (&iter, messages);
+    while ((message = g_variant_iter_next_value (&iter)) != NULL)
+      {
+        g_autoptr(GVariant) owned = message;
+        g_autofree char *id_text = NULL;
+        g_autofree char *at_text = NULL;
+        g_autofree char *appointment_text = NULL;
+        const char *state_text = "", *rule_name = "", *appointment = "", *attendee = "";
+        const char *reason_text = "";
+        gint64 id = 0, planned = 0;
+
+        g_variant_lookup (owned, "id", "x", &id);
+        g_variant_lookup (owned, "planned-at", "x", &planned);
+        g_variant_lookup (owned, "state", "&s", &state_text);
+        g_variant_lookup (owned, "rule-name", "&s", &rule_name);
+        g_variant_lookup (owned, "appointment", "&s", &appointment);
+        g_variant_lookup (owned, "attendee", "&s", &attendee);
+        g_variant_lookup (owned, "reason-text", "&s", &reason_text);
+        id_text = format_id (id);
+        at_text = format_time (planned);
+        appointment_text = *attendee != '\0'
+          ? g_strdup_printf ("%s/%s", appointment, attendee) : g_strdup (appointment);
+        ctl_table_add_row (table, id_text, at_text, state_text, rule_name, appointment_text,
+                           reason_text);
+      }
+    ctl_table_print (table);
+  }
+
+  if (next != 0)
+    {
+      g_autofree char *next_text = format_id (next);
+
+      g_print (_("\nOlder messages: add --before %s.\n"), next_text);
+    }
+  return EXIT_OK;
+}
+
+static int
+verb_cancel (Ctl   *ctl,
+             int    argc,
+             char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reason = NULL;
+  gint64 clinic, id;
+  int code;
+  const GOptionEntry entries[] = {
+    { "reason", 0, 0, G_OPTION_ARG_STRING, &reason, N_("Why, for the audit log"), N_("TEXT") },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Cancel a planned or retrying message. Staff, managers and "
+                                "owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &id, NULL))
+    return usage_error (ctl, _("“%s” is not a message id"), argv[2]);
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_cancel_message_sync (ctl->proxy, clinic, id, reason ?: "", NULL,
+                                                &error))
+    return fail (ctl, error);
+
+  g_print (_("Cancelled message %" G_GINT64_FORMAT ".\n"), id);
+  return EXIT_OK;
+}
+
+static int
+verb_retry (Ctl   *ctl,
+            int    argc,
+            char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic, id;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("Plan a failed, interrupted, skipped or cancelled message again, "
+                                "due now; it passes every check again before it goes. Managers "
+                                "and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &id, NULL))
+    return usage_error (ctl, _("“%s” is not a message id"), argv[2]);
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_retry_message_sync (ctl->proxy, clinic, id, NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Message %" G_GINT64_FORMAT " is planned again.\n"), id);
+  return EXIT_OK;
+}
+
 static const Verb verbs[] = {
   { "status", NULL, NULL, verb_status, N_("Show the agent's health") },
   { "reset", NULL, NULL, verb_reset, N_("Start over when the database cannot be opened") },
@@ -3101,6 +3389,12 @@ static const Verb verbs[] = {
   { "rule", "delete", N_("CLINIC ID"), verb_rule_delete, N_("Delete a rule") },
   { "rule", "dry-run", N_("CLINIC ID"), verb_rule_dry_run,
     N_("Show what a rule would plan, sending nothing") },
+  { "clinic", "scan-interval", N_("CLINIC MINUTES"), verb_clinic_scan_interval,
+    N_("Set how often a clinic is scanned") },
+  { "scan", NULL, N_("CLINIC"), verb_scan, N_("Scan a clinic's appointments now") },
+  { "outbox", NULL, N_("CLINIC"), verb_outbox, N_("Show a clinic's messages and their states") },
+  { "cancel", NULL, N_("CLINIC ID"), verb_cancel, N_("Cancel a planned message") },
+  { "retry", NULL, N_("CLINIC ID"), verb_retry, N_("Plan a message again") },
   { "audit", "list", N_("CLINIC"), verb_audit_list, N_("Show the audit log") },
   { "audit", "verify", N_("CLINIC"), verb_audit_verify, N_("Check the audit log's hash chain") },
 };

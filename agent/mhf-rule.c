@@ -416,3 +416,84 @@ mhf_rule_gated_by (const char *kind)
     return "the patient accepted email marketing in Cliniko";
   return "the patient's reminder type in Cliniko includes Email";
 }
+
+static GStrv
+stored_ids (JsonObject *filters,
+            const char *member)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  JsonArray *array = NULL;
+
+  if (filters != NULL && json_object_has_member (filters, member) &&
+      JSON_NODE_HOLDS_ARRAY (json_object_get_member (filters, member)))
+    array = json_object_get_array_member (filters, member);
+  for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
+    {
+      JsonNode *node = json_array_get_element (array, i);
+
+      if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+        g_strv_builder_add (builder, json_node_get_string (node));
+    }
+  return g_strv_builder_end (builder);
+}
+
+static JsonObject *
+stored_object (JsonParser *parser,
+               const char *json)
+{
+  if (json == NULL || !json_parser_load_from_data (parser, json, -1, NULL) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return NULL;
+  return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+}
+
+/**
+ * mhf_rule_spec_load:
+ * @timing: the stored timing document ({"text", "last-minute"})
+ * @filters: the stored filters document
+ * @window: the stored window document ({"text"})
+ *
+ * Rebuilds a rule's settings from what the rules table holds, checking
+ * the texts again, so that planning and listing read rules one way.
+ */
+gboolean
+mhf_rule_spec_load (MhfRuleSpec  *spec,
+                    const char   *name,
+                    const char   *kind,
+                    const char   *category,
+                    gint64        template_id,
+                    const char   *timing,
+                    const char   *filters,
+                    const char   *window,
+                    gint64        latest_useful_minutes,
+                    GError      **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonObject) timing_object = stored_object (parser, timing);
+  g_autoptr(JsonObject) window_object = stored_object (parser, window);
+  g_autoptr(JsonObject) filters_object = stored_object (parser, filters);
+
+  memset (spec, 0, sizeof *spec);
+  spec->name = g_strdup (name);
+  spec->kind = g_strdup (kind);
+  spec->category = g_strdup (category);
+  spec->template_id = template_id;
+  spec->latest_useful_minutes = latest_useful_minutes;
+  spec->timing_text = g_strdup (timing_object != NULL
+                                ? json_object_get_string_member_with_default (timing_object,
+                                                                              "text", "")
+                                : "");
+  spec->last_minute = timing_object != NULL &&
+                      json_object_get_boolean_member_with_default (timing_object, "last-minute",
+                                                                   FALSE);
+  spec->window_text = g_strdup (window_object != NULL
+                                ? json_object_get_string_member_with_default (window_object,
+                                                                              "text", "")
+                                : "");
+  spec->businesses = stored_ids (filters_object, "businesses");
+  spec->practitioners = stored_ids (filters_object, "practitioners");
+  spec->appointment_types = stored_ids (filters_object, "appointment-types");
+
+  return mhf_rule_parse_timing (spec->timing_text, &spec->timing, error) &&
+         mhf_rule_parse_window (spec->window_text, &spec->window, error);
+}

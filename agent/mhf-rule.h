@@ -38,6 +38,16 @@ gboolean  mhf_rule_parse_timing      (const char   *text,
 gboolean  mhf_rule_parse_window      (const char   *text,
                                       MhfSendWindow *window,
                                       GError      **error);
+gboolean  mhf_rule_spec_load         (MhfRuleSpec  *spec,
+                                      const char   *name,
+                                      const char   *kind,
+                                      const char   *category,
+                                      gint64        template_id,
+                                      const char   *timing,
+                                      const char   *filters,
+                                      const char   *window,
+                                      gint64        latest_useful_minutes,
+                                      GError      **error);
 char     *mhf_rule_spec_filters_json (const MhfRuleSpec *spec);
 const char *mhf_rule_gated_by        (const char   *kind);
 void      mhf_rule_spec_clear        (MhfRuleSpec  *spec);

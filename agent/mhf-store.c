@@ -59,6 +59,7 @@ static const char * const migrations[] = {
   RESOURCE_BASE "/agent/migrations/0001-initial.sql",
   RESOURCE_BASE "/agent/migrations/0002-roles-scope-and-settings.sql",
   RESOURCE_BASE "/agent/migrations/0003-cliniko-reference.sql",
+  RESOURCE_BASE "/agent/migrations/0004-email-settings.sql",
 };
 
 guint

@@ -19,6 +19,8 @@ G_BEGIN_DECLS
 #define MHF_STATUS_DATABASE_FILE_PRESENT "database-file-present"
 #define MHF_STATUS_STARTED_AT            "started-at"
 #define MHF_STATUS_SESSIONS              "sessions"
+#define MHF_STATUS_LAST_SEEN             "last-seen"
+#define MHF_STATUS_OFFLINE_SECONDS       "offline-seconds"
 
 /* The confirmation text ResetDatabase() requires. */
 #define MHF_RESET_CONFIRMATION "reset-all-data"
