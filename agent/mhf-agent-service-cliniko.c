@@ -31,6 +31,7 @@ typedef struct
   char     *user_role;
   char     *account_name;
   char     *time_zone;
+  char     *terminology;
   char     *key_state;
   gint64    connected_at;
   gboolean  paused;
@@ -53,6 +54,7 @@ clinic_row_free (ClinicRow *row)
   g_free (row->user_role);
   g_free (row->account_name);
   g_free (row->time_zone);
+  g_free (row->terminology);
   g_free (row->key_state);
   g_free (row->problem);
   g_free (row);
@@ -349,7 +351,8 @@ save_connection_worker (MhfCall  *call,
                            "UPDATE clinics SET cliniko_shard = ?1, key_fingerprint = ?2,"
                            "       cliniko_user_name = ?3, cliniko_user_role = ?4,"
                            "       account_name = ?5, time_zone = ?6, connected_at = ?7,"
-                           "       key_state = 'ok', paused = 0, cliniko_problem = NULL"
+                           "       key_state = 'ok', paused = 0, cliniko_problem = NULL,"
+                           "       terminology_patient = ?9"
                            " WHERE id = ?8",
                            -1, &stmt, NULL);
   if (rc == SQLITE_OK)
@@ -362,6 +365,8 @@ save_connection_worker (MhfCall  *call,
       sqlite3_bind_text (stmt, 6, r->time_zone, -1, SQLITE_TRANSIENT);
       sqlite3_bind_int64 (stmt, 7, call->now);
       sqlite3_bind_int64 (stmt, 8, c->clinic_id);
+      if (r->terminology != NULL && *r->terminology != '\0')
+        sqlite3_bind_text (stmt, 9, r->terminology, -1, SQLITE_TRANSIENT);
       rc = sqlite3_step (stmt);
     }
   if (rc != SQLITE_DONE || sqlite3_changes (db) != 1)
@@ -465,6 +470,11 @@ connect_settings_cb (GObject      *object,
     account = json_object_get_object_member (json_node_get_object (root), "account");
 
   c->result->account_name = g_strdup (mhf_cliniko_json_string (account, "name") ?: "");
+  if (JSON_NODE_HOLDS_OBJECT (root) &&
+      json_object_has_member (json_node_get_object (root), "terminology") &&
+      JSON_NODE_HOLDS_OBJECT (json_object_get_member (json_node_get_object (root), "terminology")))
+    c->result->terminology = g_strdup (mhf_cliniko_json_string (
+      json_object_get_object_member (json_node_get_object (root), "terminology"), "patient"));
   label = mhf_cliniko_json_string (account, "time_zone");
   c->result->time_zone = g_strdup (mhf_cliniko_rails_zone_to_iana (label) ?: "");
   if (label != NULL && *c->result->time_zone == '\0')

@@ -330,7 +330,8 @@ list_worker (MhfCall  *call,
                            "SELECT o.id, o.rule_id, r.name, r.kind, o.appointment_id, o.attendee_id,"
                            "       o.appointment_start, o.planned_at, coalesce(o.latest_at, 0),"
                            "       o.state, coalesce(o.reason, ''), o.attempts,"
-                           "       coalesce(o.next_attempt_at, 0), o.updated_at"
+                           "       coalesce(o.next_attempt_at, 0), o.updated_at, coalesce(o.writeback_state, ''),"
+                           "       coalesce(o.message_id, '')"
                            "  FROM outbox o JOIN rules r ON r.id = o.rule_id"
                            " WHERE o.clinic_id = ?1 AND (?2 IS NULL OR o.state = ?2)"
                            "   AND (?3 = 0 OR o.rule_id = ?3) AND (?4 = 0 OR o.id < ?4)"
@@ -370,6 +371,8 @@ list_worker (MhfCall  *call,
       g_variant_dict_insert (&dict, "attempts", "u", (guint) sqlite3_column_int (stmt, 11));
       g_variant_dict_insert (&dict, "next-attempt-at", "x", sqlite3_column_int64 (stmt, 12));
       g_variant_dict_insert (&dict, "updated-at", "x", sqlite3_column_int64 (stmt, 13));
+      g_variant_dict_insert (&dict, "write-back", "s", sqlite3_column_text (stmt, 14));
+      g_variant_dict_insert (&dict, "message-id", "s", sqlite3_column_text (stmt, 15));
       g_variant_builder_add_value (&messages, g_variant_dict_end (&dict));
       n++;
     }

@@ -10,6 +10,7 @@
 #include "mhf-agent-service.h"
 #include "mhf-authz.h"
 #include "mhf-status.h"
+#include "mhf-mail-transport.h"
 #include "mhf-store.h"
 
 G_BEGIN_DECLS
@@ -174,6 +175,24 @@ void        mhf_agent_service_outbox_stop     (MhfAgentService       *self);
 void        mhf_agent_service_arm_send_timer  (MhfAgentService       *self);
 void        mhf_agent_service_send_due        (MhfAgentService       *self);
 
+/* A clinic's email settings, read on the store thread. */
+typedef struct
+{
+  MhfMailSettings *mail;
+  char            *from_name;
+  char            *from_address;
+  char            *reply_to;       /* nullable: each business's own */
+  gboolean         write_back;
+  gboolean         password_set;
+  char            *problem;        /* nullable: why sending is paused */
+} MhfClinicEmail;
+
+gboolean    mhf_clinic_email_load             (sqlite3               *db,
+                                               gint64                 clinic_id,
+                                               MhfClinicEmail        *email,
+                                               GError               **error);
+void        mhf_clinic_email_clear            (MhfClinicEmail        *email);
+
 /* Handlers, by area. */
 void mhf_agent_service_users_init   (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_clinics_init (MhfIpcAgent1Iface *iface);
@@ -184,5 +203,7 @@ void mhf_agent_service_rules_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_dry_run_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_scanner_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_outbox_init (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_email_init (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_history_init (MhfIpcAgent1Iface *iface);
 
 G_END_DECLS

@@ -1408,6 +1408,8 @@ mhf_agent_service_iface_init (MhfIpcAgent1Iface *iface)
   mhf_agent_service_dry_run_init (iface);
   mhf_agent_service_scanner_init (iface);
   mhf_agent_service_outbox_init (iface);
+  mhf_agent_service_email_init (iface);
+  mhf_agent_service_history_init (iface);
 }
 
 static void

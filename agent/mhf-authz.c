@@ -59,6 +59,11 @@ static const MhfAuthzRule rules[] = {
   { "ListOutbox",       MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
   { "CancelMessage",    MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
   { "RetryMessage",     MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "SetEmailSettings", MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "GetEmailSettings", MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "SendTestEmail",    MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
+  { "ListHistory",      MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
+  { "ExportHistory",    MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
   { "ListAudit",        MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "VerifyAudit",      MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
 };

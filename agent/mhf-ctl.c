@@ -3346,6 +3346,362 @@ verb_retry (Ctl   *ctl,
   return EXIT_OK;
 }
 
+static int
+verb_smtp_set (Ctl   *ctl,
+               int    argc,
+               char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CtlSecret) password = NULL;
+  g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  g_autofree char *transport = NULL, *host = NULL, *security = NULL, *username = NULL;
+  g_autofree char *ca_file = NULL, *folder = NULL, *from_name = NULL, *from_address = NULL;
+  g_autofree char *reply_to = NULL;
+  gboolean ask_password = FALSE, no_write_back = FALSE;
+  gint64 clinic;
+  int port = 0;
+  int code;
+  const GOptionEntry entries[] = {
+    { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
+      N_("smtp (default), or file to write .eml files into --folder"), N_("KIND") },
+    { "host", 0, 0, G_OPTION_ARG_STRING, &host, N_("SMTP server"), N_("HOST") },
+    { "port", 0, 0, G_OPTION_ARG_INT, &port, N_("SMTP port (587 for STARTTLS, 465 for TLS)"),
+      N_("PORT") },
+    { "security", 0, 0, G_OPTION_ARG_STRING, &security,
+      N_("starttls (default), tls, or none (only to this computer)"), N_("MODE") },
+    { "username", 0, 0, G_OPTION_ARG_STRING, &username, N_("SMTP login"), N_("NAME") },
+    { "password", 0, 0, G_OPTION_ARG_NONE, &ask_password,
+      N_("Set the SMTP password: asked on the terminal, or read from the line after your "
+         "passphrase with --passphrase-stdin"), NULL },
+    { "ca", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
+      N_("An extra trusted CA certificate (PEM), for an on-premises server"), N_("FILE") },
+    { "folder", 0, 0, G_OPTION_ARG_FILENAME, &folder, N_("Where the file transport writes"),
+      N_("DIR") },
+    { "from-name", 0, 0, G_OPTION_ARG_STRING, &from_name, N_("Sender name"), N_("NAME") },
+    { "from-address", 0, 0, G_OPTION_ARG_STRING, &from_address, N_("Sender address"),
+      N_("ADDRESS") },
+    { "reply-to", 0, 0, G_OPTION_ARG_STRING, &reply_to,
+      N_("Reply-To address (default: each business's reply-to in Cliniko)"), N_("ADDRESS") },
+    { "no-write-back", 0, 0, G_OPTION_ARG_NONE, &no_write_back,
+      N_("Do not record a memo in Cliniko after each send"), NULL },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Set how a clinic sends email. The password goes to the keyring "
+                                "and is never shown again. Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+
+  g_variant_dict_insert (&dict, "transport", "s", transport ?: "smtp");
+  if (host != NULL)
+    g_variant_dict_insert (&dict, "host", "s", host);
+  if (port != 0)
+    g_variant_dict_insert (&dict, "port", "u", (guint32) CLAMP (port, 0, 65535));
+  g_variant_dict_insert (&dict, "security", "s", security ?: "starttls");
+  if (username != NULL)
+    g_variant_dict_insert (&dict, "username", "s", username);
+  if (folder != NULL)
+    g_variant_dict_insert (&dict, "folder", "s", folder);
+  if (from_name != NULL)
+    g_variant_dict_insert (&dict, "from-name", "s", from_name);
+  if (from_address != NULL)
+    g_variant_dict_insert (&dict, "from-address", "s", from_address);
+  if (reply_to != NULL)
+    g_variant_dict_insert (&dict, "reply-to", "s", reply_to);
+  g_variant_dict_insert (&dict, "write-back", "b", !no_write_back);
+  if (ca_file != NULL)
+    {
+      g_autofree char *pem = NULL;
+
+      if (!g_file_get_contents (ca_file, &pem, NULL, &error))
+        return fail (ctl, error);
+      g_variant_dict_insert (&dict, "ca-pem", "s", pem);
+    }
+
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+  if (ask_password)
+    {
+      code = read_passphrase (ctl, _("SMTP password: "), NULL, &password);
+      if (code != EXIT_OK)
+        return code;
+      g_variant_dict_insert (&dict, "password", "s", password);
+    }
+
+  if (!mhf_ipc_agent1_call_set_email_settings_sync (ctl->proxy, clinic, g_variant_dict_end (&dict),
+                                                    NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Email settings saved for clinic %s.\n"), argv[1]);
+  return EXIT_OK;
+}
+
+static int
+verb_smtp_show (Ctl   *ctl,
+                int    argc,
+                char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) settings = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean as_json = FALSE;
+  gint64 clinic;
+  int code;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the settings as JSON"), NULL },
+    { NULL }
+  };
+  static const char * const keys[] = {
+    "transport", "host", "port", "security", "username", "password-set", "folder", "from-name",
+    "from-address", "reply-to", "write-back", "problem", "waiting",
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Show how a clinic sends email (never the password). Managers "
+                                "and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_get_email_settings_sync (ctl->proxy, clinic, &settings, NULL, &error))
+    return fail (ctl, error);
+  if (as_json)
+    {
+      print_variant_as_json (settings);
+      return EXIT_OK;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      g_autoptr(GVariant) value = g_variant_lookup_value (settings, keys[i], NULL);
+      g_autofree char *text = NULL;
+
+      if (value == NULL)
+        continue;
+      text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+             ? g_variant_dup_string (value, NULL) : g_variant_print (value, FALSE);
+      g_print ("  %-14s %s\n", keys[i], text);
+    }
+  return EXIT_OK;
+}
+
+static int
+verb_smtp_test (Ctl   *ctl,
+                int    argc,
+                char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *message_id = "";
+  gint64 clinic, template_id;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("Send a template, filled with sample data (never a patient's), "
+                                "to ADDRESS through the clinic's email settings. Managers and "
+                                "owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 3);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_signed (argv[2], 10, 1, G_MAXINT64, &template_id, NULL))
+    return usage_error (ctl, _("“%s” is not a template id"), argv[2]);
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_send_test_email_sync (ctl->proxy, clinic, template_id, argv[3], &result,
+                                                 NULL, &error))
+    return fail (ctl, error);
+  g_variant_lookup (result, "message-id", "&s", &message_id);
+  g_print (_("Sent; the server accepted it as <%s>.\n"), message_id);
+  return EXIT_OK;
+}
+
+static GVariant *
+history_filter (const char *state,
+                gint64      rule,
+                gint64      before,
+                int         limit)
+{
+  g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+
+  if (state != NULL)
+    g_variant_dict_insert (&dict, "state", "s", state);
+  if (rule > 0)
+    g_variant_dict_insert (&dict, "rule", "x", rule);
+  if (before > 0)
+    g_variant_dict_insert (&dict, "before", "x", before);
+  if (limit > 0)
+    g_variant_dict_insert (&dict, "limit", "u", (guint32) limit);
+  return g_variant_dict_end (&dict);
+}
+
+static int
+verb_history (Ctl   *ctl,
+              int    argc,
+              char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) events = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *state = NULL;
+  gboolean as_json = FALSE;
+  gint64 clinic, rule = 0, before = 0, next = 0;
+  int limit = 100;
+  int code;
+  const GOptionEntry entries[] = {
+    { "state", 0, 0, G_OPTION_ARG_STRING, &state, N_("Only events in this state"), N_("STATE") },
+    { "rule", 0, 0, G_OPTION_ARG_INT64, &rule, N_("Only this rule's events"), N_("ID") },
+    { "limit", 0, 0, G_OPTION_ARG_INT, &limit, N_("At most N events (1 to 500)"), N_("N") },
+    { "before", 0, 0, G_OPTION_ARG_INT64, &before, N_("Events older than the event ID"),
+      N_("ID") },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the events as JSON"), NULL },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Show a clinic's delivery history, newest first, with masked "
+                                "recipients. Staff, managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_list_history_sync (ctl->proxy, clinic,
+                                              history_filter (state, rule, before, limit),
+                                              &events, &next, NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    {
+      g_autoptr(JsonBuilder) builder = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+      GVariantIter iter;
+      GVariant *event;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "clinic");
+      json_builder_add_int_value (builder, clinic);
+      json_builder_set_member_name (builder, "events");
+      json_builder_begin_array (builder);
+      g_variant_iter_init (&iter, events);
+      while ((event = g_variant_iter_next_value (&iter)) != NULL)
+        {
+          add_variant_to_json (builder, event);
+          g_variant_unref (event);
+        }
+      json_builder_end_array (builder);
+      json_builder_set_member_name (builder, "next");
+      json_builder_add_int_value (builder, next);
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      print_json (root);
+      return EXIT_OK;
+    }
+
+  if (g_variant_n_children (events) == 0)
+    {
+      g_print (_("No delivery history.\n"));
+      return EXIT_OK;
+    }
+
+  {
+    g_autoptr(CtlTable) table = ctl_table_new (_("TIME"), _("MESSAGE"), _("TEMPLATE"), _("STATE"),
+                                               _("RECIPIENT"), _("REASON"), NULL);
+    GVariantIter iter;
+    GVariant *event;
+
+    g_variant_iter_init (&iter, events);
+    while ((event = g_variant_iter_next_value (&iter)) != NULL)
+      {
+        g_autoptr(GVariant) owned = event;
+        g_autofree char *at_text = NULL;
+        g_autofree char *message_text = NULL;
+        const char *template_name = "", *state_text = "", *recipient = "", *reason = "";
+        gint64 at = 0, message = 0;
+
+        g_variant_lookup (owned, "at", "x", &at);
+        g_variant_lookup (owned, "message", "x", &message);
+        g_variant_lookup (owned, "template", "&s", &template_name);
+        g_variant_lookup (owned, "state", "&s", &state_text);
+        g_variant_lookup (owned, "recipient", "&s", &recipient);
+        g_variant_lookup (owned, "reason-text", "&s", &reason);
+        at_text = format_time (at);
+        message_text = format_id (message);
+        ctl_table_add_row (table, at_text, message_text, template_name, state_text, recipient,
+                           reason);
+      }
+    ctl_table_print (table);
+  }
+  if (next != 0)
+    {
+      g_autofree char *next_text = format_id (next);
+
+      g_print (_("\nOlder events: add --before %s.\n"), next_text);
+    }
+  return EXIT_OK;
+}
+
+static int
+verb_export (Ctl   *ctl,
+             int    argc,
+             char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *csv_path = NULL;
+  g_autofree char *csv = NULL;
+  g_autofree char *state = NULL;
+  gint64 clinic;
+  int code;
+  const GOptionEntry entries[] = {
+    { "csv", 0, 0, G_OPTION_ARG_FILENAME, &csv_path, N_("Write the history to FILE as CSV"),
+      N_("FILE") },
+    { "state", 0, 0, G_OPTION_ARG_STRING, &state, N_("Only events in this state"), N_("STATE") },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("Export a clinic's redacted delivery history: masked recipients "
+                                "and keyed hashes, never an address. Owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (csv_path == NULL)
+    return usage_error (ctl, _("--csv FILE is needed"));
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_export_history_sync (ctl->proxy, clinic,
+                                                history_filter (state, 0, 0, 0), &csv, NULL,
+                                                &error))
+    return fail (ctl, error);
+  if (!g_file_set_contents_full (csv_path, csv, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+    return fail (ctl, error);
+  g_print (_("Wrote %s.\n"), csv_path);
+  return EXIT_OK;
+}
+
 static const Verb verbs[] = {
   { "status", NULL, NULL, verb_status, N_("Show the agent's health") },
   { "reset", NULL, NULL, verb_reset, N_("Start over when the database cannot be opened") },
@@ -3395,6 +3751,12 @@ static const Verb verbs[] = {
   { "outbox", NULL, N_("CLINIC"), verb_outbox, N_("Show a clinic's messages and their states") },
   { "cancel", NULL, N_("CLINIC ID"), verb_cancel, N_("Cancel a planned message") },
   { "retry", NULL, N_("CLINIC ID"), verb_retry, N_("Plan a message again") },
+  { "smtp", "set", N_("CLINIC"), verb_smtp_set, N_("Set how a clinic sends email") },
+  { "smtp", "show", N_("CLINIC"), verb_smtp_show, N_("Show how a clinic sends email") },
+  { "smtp", "test", N_("CLINIC TEMPLATE ADDRESS"), verb_smtp_test,
+    N_("Send a template with sample data to an address") },
+  { "history", NULL, N_("CLINIC"), verb_history, N_("Show the redacted delivery history") },
+  { "export", NULL, N_("CLINIC"), verb_export, N_("Export the redacted history as CSV") },
   { "audit", "list", N_("CLINIC"), verb_audit_list, N_("Show the audit log") },
   { "audit", "verify", N_("CLINIC"), verb_audit_verify, N_("Check the audit log's hash chain") },
 };

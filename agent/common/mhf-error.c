@@ -24,6 +24,7 @@ static const GDBusErrorEntry mhf_error_entries[] = {
   { MHF_ERROR_SIGN_IN_FAILED, MHF_ERROR_PREFIX "SignInFailed" },
   { MHF_ERROR_SIGN_IN_LOCKED, MHF_ERROR_PREFIX "SignInLocked" },
   { MHF_ERROR_SESSION_EXPIRED, MHF_ERROR_PREFIX "SessionExpired" },
+  { MHF_ERROR_SMTP_FAILED, MHF_ERROR_PREFIX "SmtpFailed" },
 };
 
 /* Every code needs exactly one D-Bus name, in enum order. */

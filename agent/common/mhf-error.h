@@ -28,6 +28,8 @@ G_BEGIN_DECLS
  *   error for both, so that it tells nobody which names exist).
  * @MHF_ERROR_SIGN_IN_LOCKED: Too many failed sign-ins; try again later.
  * @MHF_ERROR_SESSION_EXPIRED: The session ended after being idle too long.
+ * @MHF_ERROR_SMTP_FAILED: The mail server refused the message or the login,
+ *   its certificate was not trusted, or it could not be reached.
  *
  * Error codes of the %MHF_ERROR domain. Each code has one stable D-Bus error
  * name, `com.myhealthfollowup.MyHealthFollowup.Error.<Name>`; codes are only
@@ -49,9 +51,10 @@ typedef enum
   MHF_ERROR_SIGN_IN_FAILED,
   MHF_ERROR_SIGN_IN_LOCKED,
   MHF_ERROR_SESSION_EXPIRED,
+  MHF_ERROR_SMTP_FAILED,
 } MhfError;
 
-#define MHF_N_ERRORS (MHF_ERROR_SESSION_EXPIRED + 1)
+#define MHF_N_ERRORS (MHF_ERROR_SMTP_FAILED + 1)
 
 GQuark      mhf_error_quark         (void);
 const char *mhf_error_dbus_name     (MhfError code);

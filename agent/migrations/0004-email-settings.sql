@@ -23,3 +23,15 @@ ALTER TABLE clinics ADD COLUMN reply_to TEXT;
 ALTER TABLE clinics ADD COLUMN email_problem TEXT;
 
 CREATE INDEX outbox_clinic_state ON outbox (clinic_id, state, id);
+
+-- The account's own word for "patient" (Cliniko's terminology), for
+-- templates.
+ALTER TABLE clinics ADD COLUMN terminology_patient TEXT;
+
+-- Sending: the stable Message-ID of a row, and the memo written back to
+-- Cliniko after a send (pending, done, failed; NULL when not wanted).
+ALTER TABLE outbox ADD COLUMN message_id TEXT;
+ALTER TABLE outbox ADD COLUMN writeback_state TEXT
+  CHECK (writeback_state IN ('pending', 'done', 'failed'));
+ALTER TABLE outbox ADD COLUMN writeback_attempts INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX outbox_writeback ON outbox (writeback_state) WHERE writeback_state = 'pending';

@@ -1,0 +1,514 @@
+/* test-send.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * The send path through the real agent with the file transport: every
+ * gate on the sample clinic's patients, checked against an expectation
+ * this test computes itself from the fake's records; the messages read
+ * back by an independent parser (Python's email package); the write-back
+ * memo and the "already recorded" skip; a Cliniko outage; and seeded
+ * patient data absent from the database, the logs, the D-Bus replies and
+ * the CSV export.
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "clinic-fixture.h"
+
+#define FROM_NAME    "Harbourside Reception — Zoë’s team"
+#define FROM_ADDRESS "reception@harbourside.example.com"
+
+static const char * const agent_env[] = {
+  "G_MESSAGES_DEBUG=all",
+  "MHF_AGENT_CLINIKO_FAST_RETRY=1",
+  NULL
+};
+
+static char *
+out_folder (Fixture *f)
+{
+  return g_build_filename (mhf_test_bus_get_data_dir (f->bus), "..", "sent-mail", NULL);
+}
+
+static void
+set_file_transport (Fixture  *f,
+                    gboolean  write_back)
+{
+  g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *folder = out_folder (f);
+
+  g_variant_dict_insert (&dict, "transport", "s", "file");
+  g_variant_dict_insert (&dict, "folder", "s", folder);
+  g_variant_dict_insert (&dict, "from-name", "s", FROM_NAME);
+  g_variant_dict_insert (&dict, "from-address", "s", FROM_ADDRESS);
+  g_variant_dict_insert (&dict, "write-back", "b", write_back);
+  call_ok (mhf_ipc_agent1_call_set_email_settings_sync (f->proxy, f->clinic,
+                                                        g_variant_dict_end (&dict), NULL, &error),
+           error);
+}
+
+/* A reminder for every appointment in the next three days, due at once
+ * (last-minute): the whole batch goes now, whatever the time of day. */
+static gint64
+enable_due_reminders (Fixture *f)
+{
+  g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  g_autoptr(GError) error = NULL;
+  gint64 template_id = 0;
+
+  call_ok (mhf_ipc_agent1_call_add_template_sync (f->proxy, f->clinic, "Rappel",
+                                                  "Rappel : {{ appointment.date }} — "
+                                                  "{{ business.name }}",
+                                                  "Bonjour {{ patient.first_name }},\n"
+                                                  "à bientôt chez {{ business.name }} "
+                                                  "({{ practitioner.name }}).",
+                                                  "<p>Bonjour {{ patient.first_name }} ✓</p>",
+                                                  &template_id, NULL, &error), error);
+  g_variant_dict_insert (&dict, "name", "s", "Reminder");
+  g_variant_dict_insert (&dict, "kind", "s", "reminder");
+  g_variant_dict_insert (&dict, "template", "x", template_id);
+  g_variant_dict_insert (&dict, "timing", "s", "72h before");
+  g_variant_dict_insert (&dict, "last-minute", "b", TRUE);
+  g_variant_dict_insert (&dict, "latest-useful-minutes", "x", (gint64) 30);
+  return enable_rule (f, g_variant_dict_end (&dict));
+}
+
+/* Waits until nothing is planned for now or being sent. */
+static GVariant *
+wait_until_sent (Fixture *f)
+{
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autoptr(GVariant) all = outbox (f, NULL);
+      gint64 now = g_get_real_time ();
+      gboolean busy = FALSE;
+
+      for (gsize i = 0; i < g_variant_n_children (all) && !busy; i++)
+        {
+          g_autoptr(GVariant) row = g_variant_get_child_value (all, i);
+          const char *state = row_s (row, "state");
+          const char *write_back = row_s (row, "write-back");
+
+          busy = g_str_equal (state, "sending") || g_str_equal (write_back, "pending") ||
+                 (g_str_equal (state, "planned") && row_x (row, "planned-at") <= now);
+        }
+      if (!busy)
+        return g_steal_pointer (&all);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (100 * 1000);
+    }
+}
+
+static gboolean
+empty_or_null (JsonObject *object,
+               const char *member)
+{
+  return !json_object_has_member (object, member) ||
+         json_object_get_null_member (object, member) ||
+         g_str_equal (json_object_get_string_member (object, member), "");
+}
+
+static char *
+linked (JsonObject *object,
+        const char *member)
+{
+  const char *self;
+
+  if (!json_object_has_member (object, member) || json_object_get_null_member (object, member))
+    return NULL;
+  self = json_object_get_string_member (json_object_get_object_member (
+    json_object_get_object_member (object, member), "links"), "self");
+  return g_path_get_basename (self);
+}
+
+/* What a reminder should do for this row, worked out here from the fake's
+ * records, independently of the agent's code. */
+static const char *
+expected_reason (Fixture   *f,
+                 GVariant  *row,
+                 char     **patient_id)
+{
+  g_autoptr(JsonObject) appointment = NULL;
+  g_autoptr(JsonObject) attendee = NULL;
+  g_autoptr(JsonObject) patient = NULL;
+  g_autoptr(GRegex) valid = g_regex_new ("^[^@\\s]+@[^@\\s]+\\.[A-Za-z]{2,}$", 0, 0, NULL);
+  const char *attendee_id = row_s (row, "attendee");
+  const char *email;
+  gboolean individual = *attendee_id == '\0';
+
+  appointment = fake_record (f, individual ? "individual_appointments" : "group_appointments",
+                             row_s (row, "appointment"));
+  g_assert_nonnull (appointment);
+  if (!empty_or_null (appointment, "deleted_at"))
+    return "appointment-deleted";
+  if (!empty_or_null (appointment, "cancelled_at"))
+    return "appointment-cancelled";
+  if (!individual)
+    {
+      attendee = fake_record (f, "attendees", attendee_id);
+      if (!empty_or_null (attendee, "deleted_at"))
+        return "appointment-deleted";
+      if (!empty_or_null (attendee, "cancelled_at"))
+        return "appointment-cancelled";
+    }
+
+  *patient_id = linked (individual ? appointment : attendee, "patient");
+  patient = fake_record (f, "patients", *patient_id);
+  if (!empty_or_null (patient, "deleted_at"))
+    return "patient-deleted";
+  if (!empty_or_null (patient, "archived_at"))
+    return "patient-archived";
+  if (empty_or_null (patient, "email"))
+    return "no-email";
+  email = json_object_get_string_member (patient, "email");
+  if (!g_regex_match (valid, email, 0, NULL))
+    return "invalid-email";
+  if (json_object_has_member (patient, "accepted_privacy_policy") &&
+      !json_object_get_null_member (patient, "accepted_privacy_policy") &&
+      !json_object_get_boolean_member (patient, "accepted_privacy_policy"))
+    return "privacy-declined";
+  if (strstr (json_object_get_string_member (patient, "reminder_type"), "Email") == NULL)
+    return "reminders-off";
+  return NULL;
+}
+
+static JsonArray *
+parse_folder (Fixture *f)
+{
+  g_autofree char *folder = out_folder (f);
+  g_autofree char *script = g_test_build_filename (G_TEST_DIST, "mail", "parse-mail.py", NULL);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(JsonNode) node = NULL;
+
+  g_assert_cmpint (mhf_test_run (NULL, &out, &err, "/usr/bin/python3", script, folder, NULL), ==,
+                   0);
+  node = json_from_string (out, NULL);
+  g_assert_nonnull (node);
+  return json_array_ref (json_node_get_array (node));
+}
+
+static void
+test_gates_and_messages (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autoptr(GVariant) rows = NULL;
+  g_autoptr(JsonArray) messages = NULL;
+  g_autoptr(GHashTable) by_id = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                       (GDestroyNotify) json_object_unref);
+  g_autoptr(GHashTable) reasons = g_hash_table_new (g_str_hash, g_str_equal);
+  guint sent = 0, skipped = 0;
+
+  set_file_transport (f, TRUE);
+  enable_due_reminders (f);
+  g_variant_unref (scan (f));
+  rows = wait_until_sent (f);
+  messages = parse_folder (f);
+
+  for (guint i = 0; i < json_array_get_length (messages); i++)
+    {
+      JsonObject *message = json_array_get_object_element (messages, i);
+      g_autofree char *id = g_strdup (json_object_get_string_member (message, "message_id"));
+
+      g_strdelimit (id, "<>", ' ');
+      g_hash_table_insert (by_id, (gpointer) json_object_get_string_member (message,
+                                                                            "message_id"),
+                           json_object_ref (message));
+    }
+
+  for (gsize i = 0; i < g_variant_n_children (rows); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+      g_autofree char *patient_id = NULL;
+      g_autofree char *bracketed = NULL;
+      const char *expected = expected_reason (f, row, &patient_id);
+      const char *state = row_s (row, "state");
+      JsonObject *message;
+
+      if (g_str_equal (state, "planned"))
+        continue;   /* not yet due */
+
+      if (expected != NULL)
+        {
+          g_assert_cmpstr (state, ==, "skipped");
+          g_assert_cmpstr (row_s (row, "reason"), ==, expected);
+          g_hash_table_add (reasons, (gpointer) g_intern_string (expected));
+          skipped++;
+          continue;
+        }
+
+      /* Sent: one message, to the patient's address, read back by Python. */
+      g_assert_cmpstr (state, ==, "sent");
+      g_assert_cmpstr (row_s (row, "write-back"), ==, "done");
+      bracketed = g_strdup_printf ("<%s>", row_s (row, "message-id"));
+      message = g_hash_table_lookup (by_id, bracketed);
+      g_assert_nonnull (message);
+      {
+        g_autoptr(JsonObject) patient = fake_record (f, "patients", patient_id);
+        JsonArray *parts = json_object_get_array_member (message, "parts");
+
+        g_assert_cmpstr (json_object_get_string_member (message, "to"), ==,
+                         json_object_get_string_member (patient, "email"));
+        g_assert_nonnull (strstr (json_object_get_string_member (message, "from"),
+                                  "Zoë’s team"));
+        g_assert_nonnull (strstr (json_object_get_string_member (message, "subject"),
+                                  "Rappel : "));
+        g_assert_nonnull (strstr (json_object_get_string_member (message, "subject"), " — "));
+        g_assert_cmpstr (json_object_get_string_member (message, "auto_submitted"), ==,
+                         "auto-generated");
+        g_assert_cmpstr (json_object_get_string_member (message, "list_unsubscribe"), ==, "");
+        g_assert_cmpstr (json_object_get_string_member (message, "content_type"), ==,
+                         "multipart/alternative");
+        g_assert_true (json_object_get_boolean_member (message, "crlf"));
+        g_assert_true (json_object_get_boolean_member (message, "ascii_headers"));
+        g_assert_cmpuint (json_array_get_length (parts), ==, 2);
+        for (guint p = 0; p < 2; p++)
+          {
+            JsonObject *part = json_array_get_object_element (parts, p);
+
+            g_assert_cmpstr (json_object_get_string_member (part, "charset"), ==, "utf-8");
+            g_assert_nonnull (strstr (json_object_get_string_member (part, "text"), "Bonjour"));
+          }
+        g_assert_nonnull (strstr (json_object_get_string_member (
+          json_array_get_object_element (parts, 0), "text"), "à bientôt"));
+      }
+      sent++;
+    }
+
+  /* Every message written belongs to a sent row, once. */
+  g_assert_cmpuint (sent, >, 0);
+  g_assert_cmpuint (json_array_get_length (messages), ==, sent);
+  g_assert_cmpuint (mhf_fake_cliniko_count_requests (f->fake, "POST", "/v1/communications"), ==,
+                    sent);
+  g_test_message ("%u sent, %u skipped over %u reasons", sent, skipped,
+                  g_hash_table_size (reasons));
+  g_assert_cmpuint (skipped, >, 0);
+}
+
+static void
+test_already_recorded (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autoptr(GVariant) rows = NULL;
+  g_autoptr(GVariant) again = NULL;
+  g_autoptr(JsonArray) before = NULL;
+  g_autoptr(JsonArray) after = NULL;
+  gint64 id = 0;
+
+  set_file_transport (f, TRUE);
+  enable_due_reminders (f);
+  g_variant_unref (scan (f));
+  rows = wait_until_sent (f);
+  before = parse_folder (f);
+
+  for (gsize i = 0; i < g_variant_n_children (rows) && id == 0; i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+
+      if (g_str_equal (row_s (row, "state"), "sent"))
+        id = row_x (row, "id");
+    }
+  g_assert_cmpint (id, >, 0);
+
+  /* This PC loses track of it (a restored backup, or another PC with the
+   * same rules): the memo in Cliniko stops a second send. */
+  mhf_test_bus_stop_agent (f->bus);
+  {
+    g_autofree char *sql = g_strdup_printf ("UPDATE outbox SET state = 'planned' WHERE id = %"
+                                            G_GINT64_FORMAT, id);
+    sqlite3 *db = open_database (f);
+
+    g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+    sqlite3_close (db);
+  }
+  g_clear_object (&f->proxy);
+  g_assert_nonnull (mhf_test_bus_wait_for_state (f->bus, "ready", WAIT_MS));
+  f->proxy = new_proxy (f);
+  sign_in (f);
+  again = wait_until_sent (f);
+  for (gsize i = 0; i < g_variant_n_children (again); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (again, i);
+
+      if (row_x (row, "id") == id)
+        {
+          g_assert_cmpstr (row_s (row, "state"), ==, "skipped");
+          g_assert_cmpstr (row_s (row, "reason"), ==, "already-recorded");
+        }
+    }
+  after = parse_folder (f);
+  g_assert_cmpuint (json_array_get_length (after), ==, json_array_get_length (before));
+}
+
+static void
+test_cliniko_outage (Fixture       *f,
+                     gconstpointer  data)
+{
+  MhfFakeFault fault = { .status = 503, .count = -1 };
+  g_autoptr(GVariant) rows = NULL;
+  g_autoptr(JsonArray) messages = NULL;
+  guint waiting = 0;
+
+  set_file_transport (f, TRUE);
+  mhf_fake_cliniko_add_fault (f->fake, "/patients", &fault);
+  enable_due_reminders (f);
+  g_variant_unref (scan (f));
+
+  /* Nothing goes without fresh preferences: every due row waits to be
+   * tried again, with the reason. */
+  for (gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC; waiting == 0; )
+    {
+      g_clear_pointer (&rows, g_variant_unref);
+      rows = outbox (f, "retry_wait");
+      waiting = g_variant_n_children (rows);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (100 * 1000);
+    }
+  for (gsize i = 0; i < waiting; i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+
+      g_assert_cmpstr (row_s (row, "reason"), ==, "cliniko-unavailable");
+      g_assert_cmpint (row_x (row, "next-attempt-at"), >, g_get_real_time ());
+    }
+  messages = parse_folder (f);
+  g_assert_cmpuint (json_array_get_length (messages), ==, 0);
+}
+
+/* Seeded patient data must not reach the database, the logs, replies or
+ * the export. */
+static void
+assert_absent (const char *haystack,
+               GPtrArray  *needles,
+               const char *where)
+{
+  for (guint i = 0; i < needles->len; i++)
+    {
+      const char *needle = g_ptr_array_index (needles, i);
+
+      if (haystack != NULL && strstr (haystack, needle) != NULL)
+        g_error ("“%s” found in %s", needle, where);
+    }
+}
+
+static void
+test_no_patient_data_kept (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autoptr(GVariant) rows = NULL;
+  g_autoptr(GVariant) history = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GPtrArray) needles = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GString) database = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *rows_text = NULL;
+  g_autofree char *history_text = NULL;
+  g_autofree char *csv = NULL;
+  g_autofree char *log = NULL;
+  g_autofree char *db_path = NULL;
+  g_autofree char *raw = NULL;
+  gsize raw_len = 0;
+  gint64 next = 0;
+  sqlite3_stmt *stmt = NULL;
+  sqlite3 *db;
+
+  set_file_transport (f, TRUE);
+  enable_due_reminders (f);
+  g_variant_unref (scan (f));
+  rows = wait_until_sent (f);
+
+  /* The names and addresses of every patient the batch looked at. */
+  for (gsize i = 0; i < g_variant_n_children (rows); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+      g_autofree char *patient_id = NULL;
+      g_autoptr(JsonObject) patient = NULL;
+
+      expected_reason (f, row, &patient_id);
+      if (patient_id == NULL || (patient = fake_record (f, "patients", patient_id)) == NULL)
+        continue;
+      g_ptr_array_add (needles, g_strdup_printf ("%s %s",
+                                                 json_object_get_string_member (patient,
+                                                                                "first_name"),
+                                                 json_object_get_string_member (patient,
+                                                                                "last_name")));
+      if (!empty_or_null (patient, "email"))
+        g_ptr_array_add (needles, g_strdup (json_object_get_string_member (patient, "email")));
+    }
+  g_assert_cmpuint (needles->len, >, 5);
+
+  call_ok (mhf_ipc_agent1_call_list_history_sync (f->proxy, f->clinic,
+                                                  g_variant_new_parsed ("@a{sv} {}"), &history,
+                                                  &next, NULL, &error), error);
+  g_assert_cmpuint (g_variant_n_children (history), >, 0);
+  call_ok (mhf_ipc_agent1_call_export_history_sync (f->proxy, f->clinic,
+                                                    g_variant_new_parsed ("@a{sv} {}"), &csv,
+                                                    NULL, &error), error);
+  call_ok (mhf_ipc_agent1_call_get_status_sync (f->proxy, &status, NULL, &error), error);
+  rows_text = g_variant_print (rows, FALSE);
+  history_text = g_variant_print (history, FALSE);
+  assert_absent (rows_text, needles, "ListOutbox");
+  assert_absent (history_text, needles, "ListHistory");
+  assert_absent (csv, needles, "the CSV export");
+  g_assert_nonnull (strstr (csv, "***@"));
+  g_assert_nonnull (strstr (history_text, "***@"));
+
+  /* Every text value in every table, read with the database key. */
+  mhf_test_bus_stop_agent (f->bus);
+  db = open_database (f);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT name FROM sqlite_master WHERE type = 'table'",
+                                       -1, &stmt, NULL), ==, SQLITE_OK);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      g_autofree char *sql = g_strdup_printf ("SELECT * FROM \"%s\"",
+                                              sqlite3_column_text (stmt, 0));
+      sqlite3_stmt *rows_stmt = NULL;
+
+      g_assert_cmpint (sqlite3_prepare_v2 (db, sql, -1, &rows_stmt, NULL), ==, SQLITE_OK);
+      while (sqlite3_step (rows_stmt) == SQLITE_ROW)
+        for (int c = 0; c < sqlite3_column_count (rows_stmt); c++)
+          if (sqlite3_column_text (rows_stmt, c) != NULL)
+            g_string_append_printf (database, "%s\n", sqlite3_column_text (rows_stmt, c));
+      sqlite3_finalize (rows_stmt);
+    }
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  g_assert_nonnull (strstr (database->str, "***@"));
+  assert_absent (database->str, needles, "the database");
+
+  /* And the file itself, as bytes. */
+  db_path = g_build_filename (mhf_test_bus_get_data_dir (f->bus), "agent.db", NULL);
+  g_assert_true (g_file_get_contents (db_path, &raw, &raw_len, NULL));
+  for (guint i = 0; i < needles->len; i++)
+    g_assert_null (memmem (raw, raw_len, g_ptr_array_index (needles, i),
+                           strlen (g_ptr_array_index (needles, i))));
+
+  /* The agent's log at debug level. */
+  log = mhf_test_bus_dup_log (f->bus);
+  g_assert_nonnull (strstr (log, "sent"));
+  assert_absent (log, needles, "the agent's log");
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  (void) mhf_error_quark ();
+
+#define ADD(path, func) \
+  g_test_add (path, Fixture, agent_env, fixture_setup, func, fixture_teardown)
+
+  ADD ("/send/gates-and-messages", test_gates_and_messages);
+  ADD ("/send/already-recorded", test_already_recorded);
+  ADD ("/send/cliniko-outage", test_cliniko_outage);
+  ADD ("/send/no-patient-data-kept", test_no_patient_data_kept);
+
+  return g_test_run ();
+}
