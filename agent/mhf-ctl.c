@@ -2461,12 +2461,14 @@ verb_template_add (Ctl   *ctl,
   g_autofree char *html_file = NULL;
   g_autofree char *text = NULL;
   g_autofree char *html = NULL;
+  gboolean as_json = FALSE;
   gint64 clinic, id = 0;
   int code;
   const GOptionEntry entries[] = {
     { "subject", 0, 0, G_OPTION_ARG_STRING, &subject, N_("The subject line"), N_("TEXT") },
     { "text-file", 0, 0, G_OPTION_ARG_FILENAME, &text_file, N_("The plain-text body"), N_("FILE") },
     { "html-file", 0, 0, G_OPTION_ARG_FILENAME, &html_file, N_("An HTML body"), N_("FILE") },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the new template's id as JSON"), NULL },
     { NULL }
   };
 
@@ -2492,7 +2494,10 @@ verb_template_add (Ctl   *ctl,
                                               html != NULL ? html : "", &id, NULL, &error))
     return fail (ctl, error);
 
-  g_print (_("Added template %" G_GINT64_FORMAT " “%s”.\n"), id, argv[2]);
+  if (as_json)
+    g_print ("{\"id\": %" G_GINT64_FORMAT "}\n", id);
+  else
+    g_print (_("Added template %" G_GINT64_FORMAT " “%s”.\n"), id, argv[2]);
   return EXIT_OK;
 }
 
@@ -2686,7 +2691,8 @@ rule_entries (RuleOptions  *o,
   memcpy (entries, template, sizeof template);
 }
 
-#define N_RULE_ENTRIES 11
+/* Without the terminating entry, which rule_entries() copies too. */
+#define N_RULE_ENTRIES 10
 
 /* The options given, over @base (a rule from ListRules, or none). */
 static GVariant *
@@ -2796,12 +2802,16 @@ verb_rule_add (Ctl   *ctl,
 {
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
-  GOptionEntry entries[N_RULE_ENTRIES + 1];
+  GOptionEntry entries[N_RULE_ENTRIES + 2];
   RuleOptions o = { 0 };
+  gboolean as_json = FALSE;
   gint64 clinic, id = 0;
   int code;
 
   rule_entries (&o, entries);
+  entries[N_RULE_ENTRIES] = (GOptionEntry) { "json", 0, 0, G_OPTION_ARG_NONE, &as_json,
+                                             N_("Print the new rule's id as JSON"), NULL };
+  entries[N_RULE_ENTRIES + 1] = (GOptionEntry) { NULL };
   context = verb_context_new (ctl, entries, SIGN_IN_FULL,
                               _("Add a rule, disabled; enable it when its dry run looks right. "
                                 "--kind, --template and --timing are needed. Managers and owners."));
@@ -2814,7 +2824,9 @@ verb_rule_add (Ctl   *ctl,
       !mhf_ipc_agent1_call_add_rule_sync (ctl->proxy, clinic, rule_dict (&o, argv[2], NULL), &id,
                                           NULL, &error))
     code = fail (ctl, error);
-  if (code == EXIT_OK)
+  if (code == EXIT_OK && as_json)
+    g_print ("{\"id\": %" G_GINT64_FORMAT "}\n", id);
+  else if (code == EXIT_OK)
     g_print (_("Added rule %" G_GINT64_FORMAT " “%s” (disabled).\n"), id, argv[2]);
 
   rule_options_clear (&o);
