@@ -298,16 +298,28 @@ bench_steady_state (const char *fixture)
   return 0;
 }
 
+static const char *fixture_path;
+
+/* Inside a test case, so that the isolated HOME and XDG folders exist. */
+static void
+run_bench (void)
+{
+  if (bench_planning () != 0 || bench_steady_state (fixture_path) != 0)
+    g_test_fail ();
+}
+
 int
 main (int   argc,
       char *argv[])
 {
+  /* Its own HOME and XDG folders: the agent's database is the bench's. */
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   if (argc < 2)
     {
       g_printerr ("usage: %s SAMPLE-CLINIC.json\n", argv[0]);
       return 2;
     }
-  if (bench_planning () != 0)
-    return 1;
-  return bench_steady_state (argv[1]);
+  fixture_path = argv[1];
+  g_test_add_func ("/bench/run", run_bench);
+  return g_test_run ();
 }
