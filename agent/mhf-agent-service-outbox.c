@@ -74,6 +74,14 @@ start_worker (GTask   *task,
     goto failed;
   state->missed = sqlite3_changes (db);
 
+  /* Sent, but the agent stopped before its memo: write it now. */
+  if (!mhf_store_exec_bound (db,
+                             "UPDATE outbox SET next_attempt_at = ?1"
+                             " WHERE state = 'sent' AND writeback_state = 'pending'"
+                             "   AND next_attempt_at IS NULL",
+                             &error, "x", now))
+    goto failed;
+
   if (!mhf_store_exec_bound (db,
                              "INSERT INTO settings (key, value) VALUES ('last-seen', ?1)"
                              " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -171,10 +179,11 @@ due_worker (GTask   *task,
 
   /* Only clinics that can send: others wait, and say so in their status. */
   if (!mhf_store_query_int64 (db,
-                              "SELECT min(CASE WHEN o.state = 'retry_wait'"
-                              "                THEN o.next_attempt_at ELSE o.planned_at END)"
+                              "SELECT min(CASE WHEN o.state = 'planned' THEN o.planned_at"
+                              "                ELSE o.next_attempt_at END)"
                               "  FROM outbox o JOIN clinics c ON c.id = o.clinic_id"
-                              " WHERE o.state IN ('planned', 'retry_wait')"
+                              " WHERE (o.state IN ('planned', 'retry_wait')"
+                              "        OR (o.state = 'sent' AND o.writeback_state = 'pending'))"
                               "   AND c.email_transport IS NOT NULL AND c.email_problem IS NULL"
                               "   AND NOT c.paused",
                               due, &error, ""))

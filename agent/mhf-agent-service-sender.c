@@ -79,6 +79,8 @@ typedef struct
   char       *marker;        /* the same on every PC: see claim_marker() */
   gint64      created_at;
   int         attempts;
+  int         memo_attempts;
+  gboolean    memo_only;     /* sent already: only its memo is retried */
 
   /* Filled in while sending; patient data, memory only. */
   const char *skip;          /* a reason code */
@@ -166,6 +168,7 @@ typedef struct
   GPtrArray        *jobs;            /* MhfMailJob */
   gboolean          paused;          /* the SMTP login was refused */
   guint             memo_index;
+  gint64            minute_usec;
 } Batch;
 
 static void
@@ -412,6 +415,78 @@ claim_marker (const char *kind,
   return g_strndup (digest, 20);
 }
 
+/* Sent messages whose memo to Cliniko failed and is due to be tried again:
+ * only the memo, never the email. */
+static gboolean
+claim_memos (sqlite3  *db,
+             Run      *run,
+             GError  **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  int rc;
+
+  rc = sqlite3_prepare_v2 (db,
+                           "SELECT o.id, o.clinic_id, o.rule_id, r.kind, r.template_id,"
+                           "       o.patient_id, o.message_id, o.writeback_attempts,"
+                           "       o.appointment_id, o.attendee_id, o.appointment_start,"
+                           "       json_extract(r.timing, '$.text'), o.created_at"
+                           "  FROM outbox o JOIN rules r ON r.id = o.rule_id"
+                           "       JOIN clinics c ON c.id = o.clinic_id"
+                           " WHERE o.state = 'sent' AND o.writeback_state = 'pending'"
+                           "   AND o.next_attempt_at <= ?1 AND c.email_transport IS NOT NULL"
+                           " ORDER BY o.clinic_id, o.id LIMIT ?2",
+                           -1, &stmt, NULL);
+  if (rc != SQLITE_OK)
+    {
+      mhf_store_set_error (error, db, rc, "Reading write-backs");
+      return FALSE;
+    }
+  sqlite3_bind_int64 (stmt, 1, run->now);
+  sqlite3_bind_int64 (stmt, 2, BATCH_LIMIT);
+
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      gint64 clinic_id = sqlite3_column_int64 (stmt, 1);
+      Batch *batch = NULL;
+      Claim *c;
+
+      for (guint i = 0; i < run->batches->len && batch == NULL; i++)
+        if (((Batch *) g_ptr_array_index (run->batches, i))->clinic_id == clinic_id)
+          batch = g_ptr_array_index (run->batches, i);
+      if (batch == NULL)
+        {
+          batch = batch_new (clinic_id);
+          g_ptr_array_add (run->batches, batch);
+          if (!load_clinic (db, batch, error))
+            return FALSE;
+        }
+
+      c = g_new0 (Claim, 1);
+      c->memo_only = TRUE;
+      c->id = sqlite3_column_int64 (stmt, 0);
+      c->rule_id = sqlite3_column_int64 (stmt, 2);
+      c->kind = column_dup (stmt, 3);
+      c->category = g_strdup ("care");
+      c->template_id = sqlite3_column_int64 (stmt, 4);
+      c->patient_id = column_dup (stmt, 5);
+      c->message_id = column_dup (stmt, 6);
+      c->memo_attempts = sqlite3_column_int (stmt, 7);
+      c->appointment_id = column_dup (stmt, 8);
+      c->attendee_id = column_dup (stmt, 9);
+      c->appointment_start = column_dup (stmt, 10);
+      c->marker = claim_marker (c->kind, (const char *) sqlite3_column_text (stmt, 11),
+                                c->appointment_id, c->attendee_id, c->appointment_start);
+      c->created_at = sqlite3_column_int64 (stmt, 12);
+      g_ptr_array_add (batch->claims, c);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      mhf_store_set_error (error, db, rc, "Reading write-backs");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 claim_worker (GTask   *task,
               sqlite3 *db,
@@ -521,6 +596,9 @@ claim_worker (GTask   *task,
     batch_free (batch);
   batch = NULL;
 
+  if (!claim_memos (db, run, &error))
+    goto failed;
+
   if (!mhf_store_commit (db, &error))
     goto failed;
   g_task_return_boolean (task, TRUE);
@@ -569,6 +647,9 @@ save_claim (sqlite3     *db,
   gint64 next_attempt = 0;
   int code = c->job != NULL ? c->job->smtp_code : 0;
   gboolean temporary = FALSE;
+
+  if (c->memo_only)
+    return TRUE;
 
   if (c->skip != NULL)
     {
@@ -689,12 +770,30 @@ memo_worker (GTask   *task,
     {
       Claim *c = g_ptr_array_index (b->claims, i);
 
-      if (c->job == NULL || c->job->outcome != MHF_MAIL_OUTCOME_SENT || !b->email.write_back)
+      gint64 retry_at = 0;
+      const char *state;
+
+      if (!c->memo_only &&
+          (c->job == NULL || c->job->outcome != MHF_MAIL_OUTCOME_SENT || !b->email.write_back))
         continue;
+
+      /* A failed memo is tried again on its own, with the same back-off
+       * as sending, then given up: shown, never a reason to re-send. */
+      if (c->memo_done)
+        state = "done";
+      else if (c->memo_attempts + 1 < MAX_ATTEMPTS)
+        {
+          state = "pending";
+          retry_at = g_get_real_time () + backoff_minutes[c->memo_attempts] * b->minute_usec;
+        }
+      else
+        state = "failed";
+
       if (!mhf_store_exec_bound (db,
                                  "UPDATE outbox SET writeback_state = ?1,"
-                                 "       writeback_attempts = writeback_attempts + 1 WHERE id = ?2",
-                                 &error, "sx", c->memo_done ? "done" : "failed", c->id))
+                                 "       writeback_attempts = writeback_attempts + 1,"
+                                 "       next_attempt_at = nullif(?2, 0) WHERE id = ?3",
+                                 &error, "sxx", state, retry_at, c->id))
         {
           g_task_return_error (task, g_steal_pointer (&error));
           return;
@@ -746,8 +845,10 @@ memo_content (const char *template_name,
               const char *subject,
               const char *marker)
 {
-  return g_strdup_printf ("MyHealthFollowup sent “%s”: %s [mhf:%s]", template_name,
-                          subject ?: "", marker);
+  if (subject == NULL)
+    return g_strdup_printf ("MyHealthFollowup sent “%s” [mhf:%s]", template_name, marker);
+  return g_strdup_printf ("MyHealthFollowup sent “%s”: %s [mhf:%s]", template_name, subject,
+                          marker);
 }
 
 static void
@@ -763,9 +864,17 @@ post_next_memo (Run *run)
       g_autoptr(JsonNode) body = NULL;
       g_autofree char *content = NULL;
 
-      if (!b->email.write_back || c->job == NULL || c->job->outcome != MHF_MAIL_OUTCOME_SENT ||
-          b->client == NULL)
+      if (b->client == NULL || b->cliniko_error != NULL)
         continue;
+      if (!c->memo_only &&
+          (!b->email.write_back || c->job == NULL || c->job->outcome != MHF_MAIL_OUTCOME_SENT))
+        continue;
+      /* Already there (an answer lost on the way back): done. */
+      if (c->memo_only && g_hash_table_contains (b->recorded, c->marker))
+        {
+          c->memo_done = TRUE;
+          continue;
+        }
 
       content = memo_content (t != NULL ? t->name : "", c->subject, c->marker);
       builder = json_builder_new ();
@@ -783,7 +892,8 @@ post_next_memo (Run *run)
       json_builder_set_member_name (builder, "from");
       json_builder_add_string_value (builder, b->email.from_name);
       json_builder_set_member_name (builder, "to");
-      json_builder_add_string_value (builder, c->recipient);
+      json_builder_add_string_value (builder, c->recipient != NULL ? c->recipient
+                                                                   : "(no email address now)");
       json_builder_set_member_name (builder, "content");
       json_builder_add_string_value (builder, content);
       json_builder_end_object (builder);
@@ -794,7 +904,7 @@ post_next_memo (Run *run)
       return;
     }
 
-  if (b->email.write_back)
+  if (b->email.write_back || b->claims->len > 0)
     mhf_store_run_async (run->self->store, memo_worker, b, NULL, NULL, memo_saved_cb, run);
   else
     {
@@ -1130,6 +1240,15 @@ gate_and_send (Run *run)
                                                                          c->patient_id)
                                                   : NULL;
 
+      if (c->memo_only)
+        {
+          const char *email = mhf_cliniko_json_string (patient, "email");
+
+          if (email != NULL && mhf_mail_address_is_valid (email))
+            c->recipient = g_strdup (email);
+          continue;
+        }
+
       if (b->cliniko_error != NULL)
         {
           c->fail = MHF_REASON_CLINIKO_UNAVAILABLE;
@@ -1308,6 +1427,14 @@ plan_fetches (Run   *run,
     {
       Claim *c = g_ptr_array_index (b->claims, i);
 
+      if (c->memo_only)
+        {
+          if (c->patient_id != NULL)
+            g_hash_table_add (patients, c->patient_id);
+          oldest = MIN (oldest, c->created_at);
+          continue;
+        }
+
       if (*c->attendee_id == '\0')
         g_hash_table_add (appointments, c->appointment_id);
       else
@@ -1335,7 +1462,7 @@ plan_fetches (Run   *run,
   add_fetch (b, FETCH_FUTURE, "/individual_appointments", "individual_appointments",
              "patient_id", recall_patients, future);
 
-  if (b->email.write_back)
+  if (b->email.write_back || g_hash_table_size (appointments) + g_hash_table_size (groups) == 0)
     {
       since = g_date_time_new_from_unix_utc (oldest / G_USEC_PER_SEC - 24 * 60 * 60);
       since_text = g_date_time_format (since, "%Y-%m-%dT%H:%M:%SZ");
@@ -1481,6 +1608,9 @@ claimed_cb (GObject      *object,
 {
   Run *run = user_data;
   g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; run->batches != NULL && i < run->batches->len; i++)
+    ((Batch *) g_ptr_array_index (run->batches, i))->minute_usec = run->self->minute_usec;
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {

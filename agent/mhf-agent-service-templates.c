@@ -55,6 +55,15 @@ check_template (const char  *subject,
           g_prefix_error (error, "%s: ", fields[i].field);
           return FALSE;
         }
+
+      /* Headers travel and are logged by every server on the way: the
+       * patient's name goes in the body only. */
+      if (i == 0 && mhf_template_uses (parsed, "patient.first_name"))
+        {
+          g_set_error_literal (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT,
+                               "subject: the patient's name may only appear in the body");
+          return FALSE;
+        }
     }
 
   return TRUE;

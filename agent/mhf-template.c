@@ -57,6 +57,21 @@ mhf_template_variables (void)
   return variables;
 }
 
+/* Whether the template uses @variable anywhere. */
+gboolean
+mhf_template_uses (MhfTemplate *self,
+                   const char  *variable)
+{
+  for (guint i = 0; i < self->segments->len; i++)
+    {
+      const Segment *segment = &g_array_index (self->segments, Segment, i);
+
+      if (segment->literal == NULL && g_strcmp0 (segment->variable, variable) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static gboolean
 is_variable (const char *name)
 {

@@ -25,6 +25,8 @@ char               *mhf_template_render        (MhfTemplate     *self,
                                                 GHashTable      *values,
                                                 MhfTemplateMode  mode);
 GHashTable         *mhf_template_sample_values (void);
+gboolean            mhf_template_uses          (MhfTemplate     *self,
+                                                const char      *variable);
 void                mhf_template_free          (MhfTemplate     *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MhfTemplate, mhf_template_free)

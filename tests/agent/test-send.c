@@ -26,6 +26,14 @@ static const char * const agent_env[] = {
   NULL
 };
 
+static const char * const fast_env[] = {
+  "G_MESSAGES_DEBUG=all",
+  "MHF_AGENT_CLINIKO_FAST_RETRY=1",
+  /* Back-off in seconds rather than minutes. */
+  "MHF_AGENT_MINUTE_SECONDS=1",
+  NULL
+};
+
 static char *
 out_folder (Fixture *f)
 {
@@ -346,6 +354,45 @@ test_already_recorded (Fixture       *f,
 }
 
 static void
+test_write_back_retried (Fixture       *f,
+                         gconstpointer  data)
+{
+  /* The first two memos get a server error; the emails are not sent
+   * again, the memos are seen to on their own, a "minute" later. */
+  MhfFakeFault fault = { .status = 500, .count = 2, .method = "POST" };
+  g_autoptr(GVariant) rows = NULL;
+  g_autoptr(JsonArray) messages = NULL;
+  guint sent = 0;
+
+  set_file_transport (f, TRUE);
+  mhf_fake_cliniko_add_fault (f->fake, "/communications", &fault);
+  enable_due_reminders (f);
+  g_variant_unref (scan (f));
+  rows = wait_until_sent (f);
+  messages = parse_folder (f);
+
+  for (gsize i = 0; i < g_variant_n_children (rows); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+
+      if (!g_str_equal (row_s (row, "state"), "sent"))
+        continue;
+      g_assert_cmpstr (row_s (row, "write-back"), ==, "done");
+      sent++;
+    }
+  g_assert_cmpuint (sent, >, 0);
+  g_assert_cmpuint (json_array_get_length (messages), ==, sent);
+  /* The fake stores a memo before the injected 500 replaces its answer:
+   * the retry finds the two "failed" memos in Cliniko by their marker and
+   * posts nothing twice. One POST per sent message, and a second look at
+   * the communications for the retry. */
+  g_assert_cmpuint (mhf_fake_cliniko_count_requests (f->fake, "POST", "/v1/communications"), ==,
+                    sent);
+  g_assert_cmpuint (mhf_fake_cliniko_count_requests (f->fake, "GET", "/v1/communications"), >=,
+                    2);
+}
+
+static void
 test_cliniko_outage (Fixture       *f,
                      gconstpointer  data)
 {
@@ -508,6 +555,8 @@ main (int   argc,
   ADD ("/send/gates-and-messages", test_gates_and_messages);
   ADD ("/send/already-recorded", test_already_recorded);
   ADD ("/send/cliniko-outage", test_cliniko_outage);
+  g_test_add ("/send/write-back-retried", Fixture, fast_env, fixture_setup,
+              test_write_back_retried, fixture_teardown);
   ADD ("/send/no-patient-data-kept", test_no_patient_data_kept);
 
   return g_test_run ();

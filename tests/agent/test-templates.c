@@ -141,6 +141,7 @@ test_invalid_input (Fixture       *f,
     { "Hi\nBcc: x@example.com", "Hello", "", "subject: one line only" },
     { "Hi", "", "", "body_text: must not be empty" },
     { "Hi", "Hello", "<p>{{ appointment.when }}</p>", "body_html: line 1, column 7" },
+    { "Hi {{ patient.first_name }}", "Hello", "", "subject: the patient's name may only" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)

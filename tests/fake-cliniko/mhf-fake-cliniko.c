@@ -189,6 +189,7 @@ typedef struct
 typedef struct
 {
   char         *prefix;
+  char         *method;   /* NULL: any */
   MhfFakeFault  fault;
 } FaultEntry;
 
@@ -434,6 +435,7 @@ static void
 fault_entry_free (FaultEntry *entry)
 {
   g_free (entry->prefix);
+  g_free (entry->method);
   g_free (entry);
 }
 
@@ -1763,6 +1765,7 @@ rate_limited (MhfFakeCliniko *self,
 
 static const MhfFakeFault *
 take_fault (MhfFakeCliniko *self,
+            const char     *method,
             const char     *path)
 {
   const char *relative = g_str_has_prefix (path, "/v1/") ? path + 3 : path;
@@ -1772,6 +1775,8 @@ take_fault (MhfFakeCliniko *self,
       FaultEntry *entry = g_ptr_array_index (self->faults, i);
 
       if (entry->fault.count == 0)
+        continue;
+      if (entry->method != NULL && g_strcmp0 (entry->method, method) != 0)
         continue;
       if (!g_str_has_prefix (relative, entry->prefix) && !g_str_has_prefix (path, entry->prefix))
         continue;
@@ -1884,7 +1889,7 @@ handle_request (MhfFakeCliniko    *self,
 
   route (self, msg, record->method, record->path, query, reply);
 
-  fault = take_fault (self, record->path);
+  fault = take_fault (self, record->method, record->path);
   if (fault)
     apply_fault (self, fault, reply);
 }
@@ -2412,7 +2417,9 @@ mhf_fake_cliniko_add_fault (MhfFakeCliniko     *self,
 
   entry = g_new0 (FaultEntry, 1);
   entry->prefix = g_strdup (path_prefix);
+  entry->method = g_strdup (fault->method);
   entry->fault = *fault;
+  entry->fault.method = entry->method;
   g_mutex_lock (&self->lock);
   g_ptr_array_add (self->faults, entry);
   g_mutex_unlock (&self->lock);

@@ -40,6 +40,7 @@ typedef struct
   guint       delay_ms;  /* delay before the response is sent */
   MhfFakeBody body;
   int         count;     /* how many requests it hits; -1: forever */
+  const char *method;    /* only requests with this method; NULL: any */
 } MhfFakeFault;
 
 /* One entry of the request log. Never holds a body or a credential. */
