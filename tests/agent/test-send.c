@@ -392,6 +392,243 @@ test_write_back_retried (Fixture       *f,
                     2);
 }
 
+
+static int
+json_flag (JsonObject *object,
+           const char *member)
+{
+  if (object == NULL || !json_object_has_member (object, member) ||
+      json_object_get_null_member (object, member))
+    return -1;
+  return json_object_get_boolean_member (object, member) ? 1 : 0;
+}
+
+/* Whether the patient has a booking ahead that still stands, as the fake
+ * serves it now; with @cancel, cancels those bookings instead. */
+static gboolean
+has_future_booking (Fixture    *f,
+                    JsonArray  *appointments,
+                    const char *patient_id,
+                    gboolean    cancel)
+{
+  gboolean found = FALSE;
+
+  for (guint i = 0; i < json_array_get_length (appointments); i++)
+    {
+      JsonObject *a = json_array_get_object_element (appointments, i);
+      const char *id = json_object_get_string_member (a, "id");
+      g_autoptr(JsonObject) live = NULL;
+
+      if (g_strcmp0 (json_object_get_string_member_with_default (a, "patient_id", ""),
+                     patient_id) != 0 ||
+          !g_str_has_prefix (json_object_get_string_member (a, "starts_at"), "@+"))
+        continue;
+      live = fake_record (f, "individual_appointments", id);
+      if (!empty_or_null (live, "cancelled_at") || !empty_or_null (live, "deleted_at") ||
+          !empty_or_null (live, "archived_at"))
+        continue;
+      if (cancel)
+        g_assert_true (mhf_fake_cliniko_cancel_appointment (f->fake, id, 40, NULL));
+      found = TRUE;
+    }
+  return found;
+}
+
+/* What a follow-up, did-not-arrive note or recall should do, from the
+ * fake's records, in the order of design §6. */
+static const char *
+expected_for_kind (Fixture    *f,
+                   JsonArray  *fixture_appointments,
+                   const char *kind,
+                   const char *appointment_id)
+{
+  g_autoptr(JsonObject) appointment = fake_record (f, "individual_appointments", appointment_id);
+  g_autoptr(JsonObject) patient = NULL;
+  g_autoptr(GRegex) valid = g_regex_new ("^[^@\\s]+@[^@\\s]+\\.[A-Za-z]{2,}$", 0, 0, NULL);
+  g_autofree char *patient_id = NULL;
+  int dna, arrived;
+
+  if (!empty_or_null (appointment, "deleted_at"))
+    return "appointment-deleted";
+  if (!empty_or_null (appointment, "cancelled_at"))
+    return "appointment-cancelled";
+  if (!empty_or_null (appointment, "archived_at"))
+    return "appointment-archived";
+
+  dna = json_flag (appointment, "did_not_arrive");
+  arrived = json_flag (appointment, "patient_arrived");
+  if (g_str_equal (kind, "follow-up") && dna == 1)
+    return "did-not-arrive";
+  if (g_str_equal (kind, "did-not-arrive") && dna != 1)
+    return arrived == 1 || dna == 0 ? "patient-attended" : "arrival-unknown";
+
+  patient_id = linked (appointment, "patient");
+  patient = fake_record (f, "patients", patient_id);
+  if (!empty_or_null (patient, "deleted_at"))
+    return "patient-deleted";
+  if (!empty_or_null (patient, "archived_at"))
+    return "patient-archived";
+  if (empty_or_null (patient, "email"))
+    return "no-email";
+  if (!g_regex_match (valid, json_object_get_string_member (patient, "email"), 0, NULL))
+    return "invalid-email";
+  if (json_flag (patient, "accepted_privacy_policy") == 0)
+    return "privacy-declined";
+  if (g_str_equal (kind, "recall"))
+    {
+      if (json_flag (patient, "accepted_email_marketing") != 1)
+        return "marketing-not-accepted";
+      if (has_future_booking (f, fixture_appointments, patient_id, FALSE))
+        return "future-booking";
+      return NULL;
+    }
+  if (strstr (json_object_get_string_member (patient, "reminder_type"), "Email") == NULL)
+    return "reminders-off";
+  return NULL;
+}
+
+static void
+test_other_kinds (Fixture       *f,
+                  gconstpointer  data)
+{
+  static const char * const kinds[] = { "follow-up", "did-not-arrive", "recall" };
+  g_autofree char *fixture_path = g_test_build_filename (G_TEST_DIST, "fake-cliniko",
+                                                         "sample-clinic.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) chosen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GVariant) rows = NULL;
+  g_autoptr(JsonArray) messages = NULL;
+  g_autoptr(GString) sql = g_string_new ("BEGIN;");
+  g_autoptr(GError) error = NULL;
+  JsonArray *appointments;
+  gint64 rule_ids[G_N_ELEMENTS (kinds)];
+  gint64 now = g_get_real_time ();
+  guint n = 0, sent = 0, recalls_sent = 0;
+  sqlite3 *db;
+
+  set_file_transport (f, FALSE);
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+
+      g_variant_dict_insert (&dict, "name", "s", kinds[k]);
+      g_variant_dict_insert (&dict, "kind", "s", kinds[k]);
+      g_variant_dict_insert (&dict, "template", "x", f->template_id);
+      g_variant_dict_insert (&dict, "timing", "s", g_str_equal (kinds[k], "recall") ? "30d after"
+                                                                                     : "1h after");
+      rule_ids[k] = enable_rule (f, g_variant_dict_end (&dict));
+    }
+
+  /* Rows the planner would have made days ago for recent appointments,
+   * due now: written as IT support could, with the agent stopped. */
+  g_assert_true (json_parser_load_from_file (parser, fixture_path, &error));
+  appointments = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
+                                               "individual_appointments");
+  /* Recent appointments: first a few whose patient could get a recall
+   * (marketing accepted, a usable address; their bookings ahead are
+   * cancelled here, as if they had phoned), then any, 33 in all. */
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < json_array_get_length (appointments) && n < (pass == 0 ? 5 : 33); i++)
+      {
+        JsonObject *a = json_array_get_object_element (appointments, i);
+        const char *start = json_object_get_string_member (a, "starts_at");
+        const char *id = json_object_get_string_member (a, "id");
+        gint64 offset = g_ascii_strtoll (start + 1, NULL, 10);
+
+        if (offset > -86400 || offset < -8 * 86400 || g_hash_table_contains (chosen, id))
+          continue;
+        if (pass == 0)
+          {
+            g_autoptr(JsonObject) patient = fake_record (f, "patients",
+                                                         json_object_get_string_member (a,
+                                                                                        "patient_id"));
+
+            if (json_flag (patient, "accepted_email_marketing") != 1 ||
+                json_flag (patient, "accepted_privacy_policy") == 0 ||
+                !empty_or_null (patient, "archived_at") || !empty_or_null (patient, "deleted_at") ||
+                empty_or_null (patient, "email") ||
+                !g_regex_match_simple ("^[^@\\s]+@[^@\\s]+\\.[A-Za-z]{2,}$",
+                                       json_object_get_string_member (patient, "email"), 0, 0))
+              continue;
+            has_future_booking (f, appointments, json_object_get_string_member (a, "patient_id"),
+                                TRUE);
+          }
+        g_hash_table_add (chosen, (gpointer) id);
+        for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+          g_string_append_printf (sql,
+                                  "INSERT INTO outbox (clinic_id, rule_id, appointment_id,"
+                                  " patient_id, business_id, planned_at, state, created_at,"
+                                  " updated_at) VALUES (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                                  ", '%s', '%s', '%s', %" G_GINT64_FORMAT ", 'planned', %"
+                                  G_GINT64_FORMAT ", %" G_GINT64_FORMAT ");",
+                                  f->clinic, rule_ids[k], id,
+                                  json_object_get_string_member (a, "patient_id"),
+                                  json_object_get_string_member (a, "business_id"),
+                                  now - 60 * G_USEC_PER_SEC, now, now);
+        n++;
+      }
+  g_string_append (sql, "COMMIT;");
+  g_assert_cmpuint (n, >, 10);
+
+  mhf_test_bus_stop_agent (f->bus);
+  db = open_database (f);
+  g_assert_cmpint (sqlite3_exec (db, sql->str, NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+  g_clear_object (&f->proxy);
+  g_assert_nonnull (mhf_test_bus_wait_for_state (f->bus, "ready", WAIT_MS));
+  f->proxy = new_proxy (f);
+  sign_in (f);
+  rows = wait_until_sent (f);
+  messages = parse_folder (f);
+
+  for (gsize i = 0; i < g_variant_n_children (rows); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+      const char *kind = row_s (row, "kind");
+      const char *expected;
+
+      if (g_str_equal (kind, "reminder") || row_x (row, "planned-at") > now)
+        continue;   /* planned by the scan for future appointments */
+
+      expected = expected_for_kind (f, appointments, kind, row_s (row, "appointment"));
+      g_hash_table_add (seen, (gpointer) (expected != NULL ? expected : "sent"));
+      if (expected == NULL)
+        {
+          g_assert_cmpstr (row_s (row, "state"), ==, "sent");
+          sent++;
+          recalls_sent += g_str_equal (kind, "recall");
+        }
+      else
+        {
+          g_assert_cmpstr (row_s (row, "state"), ==, "skipped");
+          g_assert_cmpstr (row_s (row, "reason"), ==, expected);
+        }
+    }
+  g_assert_cmpuint (json_array_get_length (messages), ==, sent);
+  g_test_message ("%u outcomes seen over the three kinds", g_hash_table_size (seen));
+  g_assert_true (g_hash_table_contains (seen, "arrival-unknown") ||
+                 g_hash_table_contains (seen, "patient-attended"));
+  g_assert_true (g_hash_table_contains (seen, "marketing-not-accepted"));
+
+  /* A recall is marketing: a footer and List-Unsubscribe to the clinic. */
+  g_assert_cmpuint (recalls_sent, >, 0);
+  for (guint i = 0; i < json_array_get_length (messages); i++)
+    {
+      JsonObject *message = json_array_get_object_element (messages, i);
+      const char *unsubscribe = json_object_get_string_member (message, "list_unsubscribe");
+
+      if (*unsubscribe == '\0')
+        continue;
+      recalls_sent--;
+      g_assert_nonnull (strstr (unsubscribe, "mailto:"));
+      g_assert_nonnull (strstr (json_object_get_string_member (
+        json_array_get_object_element (json_object_get_array_member (message, "parts"), 0),
+        "text"), "unsubscribe"));
+    }
+  g_assert_cmpuint (recalls_sent, ==, 0);
+}
+
 static void
 test_cliniko_outage (Fixture       *f,
                      gconstpointer  data)
@@ -554,6 +791,7 @@ main (int   argc,
 
   ADD ("/send/gates-and-messages", test_gates_and_messages);
   ADD ("/send/already-recorded", test_already_recorded);
+  ADD ("/send/other-kinds", test_other_kinds);
   ADD ("/send/cliniko-outage", test_cliniko_outage);
   g_test_add ("/send/write-back-retried", Fixture, fast_env, fixture_setup,
               test_write_back_retried, fixture_teardown);
