@@ -45,6 +45,9 @@ typedef struct
   GTask            *task;
   MhfStoreWorkFunc  func;
   gboolean          quit;
+  /* With quit: the store whose connection to close, or NULL when it was
+   * closed already (finalized by its own last request). */
+  MhfStore         *closing;
 } WorkItem;
 
 typedef struct
@@ -550,7 +553,6 @@ static gpointer
 worker_thread (gpointer data)
 {
   GAsyncQueue *queue = data;
-  sqlite3 **db_slot = NULL;
 
   for (;;)
     {
@@ -559,12 +561,18 @@ worker_thread (gpointer data)
 
       if (item->quit)
         {
+          /* The last request has run; the connection closes on the thread
+           * that used it. The store is still alive: its closer waits. */
+          if (item->closing != NULL && item->closing->db != NULL)
+            {
+              sqlite3_close_v2 (item->closing->db);
+              item->closing->db = NULL;
+            }
           g_free (item);
           break;
         }
 
       self = g_task_get_source_object (item->task);
-      db_slot = &self->db;
 
       if (g_task_return_error_if_cancelled (item->task))
         ;
@@ -578,14 +586,6 @@ worker_thread (gpointer data)
 
       g_object_unref (item->task);
       g_free (item);
-    }
-
-  /* The last request has run; the connection closes on the thread that
-   * used it. */
-  if (db_slot != NULL && *db_slot != NULL)
-    {
-      sqlite3_close_v2 (*db_slot);
-      *db_slot = NULL;
     }
 
   g_async_queue_unref (queue);
@@ -826,12 +826,25 @@ mhf_store_close (MhfStore *self)
 
   item = g_new0 (WorkItem, 1);
   item->quit = TRUE;
-  g_async_queue_push (self->queue, item);
 
   if (g_thread_self () == self->thread)
-    g_thread_unref (self->thread);
+    {
+      /* Dropped by its own last request, on the worker thread: close
+       * here, since the store is gone by the time the loop sees "quit". */
+      if (self->db != NULL)
+        {
+          sqlite3_close_v2 (self->db);
+          self->db = NULL;
+        }
+      g_async_queue_push (self->queue, item);
+      g_thread_unref (self->thread);
+    }
   else
-    g_thread_join (self->thread);
+    {
+      item->closing = self;
+      g_async_queue_push (self->queue, item);
+      g_thread_join (self->thread);
+    }
   self->thread = NULL;
 
   g_clear_pointer (&self->queue, g_async_queue_unref);
