@@ -231,6 +231,7 @@ test_starttls_batch (Fixture       *f,
   g_autofree char *events = NULL;
   g_autofree char *parse_py = script ("parse-mail.py");
   g_autofree char *parsed = NULL;
+  g_autofree char *printed = NULL;
   g_auto(GStrv) lines = NULL;
   const char *message_id = NULL;
   gboolean password_set = FALSE;
@@ -243,7 +244,8 @@ test_starttls_batch (Fixture       *f,
                                                         &error), error);
   g_assert_true (g_variant_lookup (settings, "password-set", "b", &password_set));
   g_assert_true (password_set);
-  g_assert_null (strstr (g_variant_print (settings, FALSE), SMTP_PASS));
+  printed = g_variant_print (settings, FALSE);
+  g_assert_null (strstr (printed, SMTP_PASS));
 
   call_ok (mhf_ipc_agent1_call_send_test_email_sync (f->proxy, f->clinic, f->template_id,
                                                      "it.support@example.com", &result, NULL,
