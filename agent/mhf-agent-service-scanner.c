@@ -64,6 +64,11 @@ typedef struct
   gint64            clinic_id;
   GPtrArray        *waiters;        /* GDBusMethodInvocation */
   GPtrArray        *actors;         /* user names, for the audit log */
+  /* Asked for while this scan ran: a scan starts again when it ends, so
+   * that what changed meanwhile (a rule enabled…) is planned. */
+  gboolean          again;
+  GPtrArray        *next_waiters;
+  GPtrArray        *next_actors;
   gint64            now;
 
   /* read from the database */
@@ -73,6 +78,7 @@ typedef struct
   GHashTable       *zones;          /* business id -> GTimeZone */
   GPtrArray        *rules;          /* MhfScanRule */
   gint64            cursor;         /* updated_at high-water mark, 0 = none */
+  gint64            rules_version;  /* the rules' latest change, when read */
   gint64            horizon_end;    /* starts_at read up to here, 0 = none */
 
   char             *key;
@@ -109,6 +115,8 @@ scan_free (Scan *scan)
   g_clear_object (&scan->self);
   g_clear_pointer (&scan->waiters, g_ptr_array_unref);
   g_clear_pointer (&scan->actors, g_ptr_array_unref);
+  g_clear_pointer (&scan->next_waiters, g_ptr_array_unref);
+  g_clear_pointer (&scan->next_actors, g_ptr_array_unref);
   g_free (scan->base_url);
   g_free (scan->fingerprint);
   g_clear_pointer (&scan->account_zone, g_time_zone_unref);
@@ -340,10 +348,25 @@ scan_finish (Scan   *scan,
       for (guint i = 0; i < scan->waiters->len; i++)
         g_dbus_method_invocation_return_value (g_ptr_array_index (scan->waiters, i),
                                                g_variant_new ("(@a{sv})", result));
+      if (scan->counts.planned + scan->counts.replanned + scan->counts.cancelled +
+          scan->counts.skipped > 0)
+        mhf_ipc_agent1_emit_outbox_changed (MHF_IPC_AGENT1 (self), scan->clinic_id);
       mhf_agent_service_arm_send_timer (self);
     }
 
   g_ptr_array_set_size (scan->waiters, 0);
+
+  /* Requests that came in while it ran get a scan of their own. */
+  if (scan->again)
+    {
+      gint64 clinic_id = scan->clinic_id;
+
+      if (scan->next_waiters->len == 0)
+        mhf_agent_service_scan_clinic (self, clinic_id, NULL, NULL);
+      for (guint i = 0; i < scan->next_waiters->len; i++)
+        mhf_agent_service_scan_clinic (self, clinic_id, g_ptr_array_index (scan->next_waiters, i),
+                                       g_ptr_array_index (scan->next_actors, i));
+    }
   scan_free (scan);
 }
 
@@ -388,14 +411,23 @@ save_worker (GTask   *task,
   Scan *scan = task_data;
   g_autoptr(GError) error = NULL;
   g_autofree char *last_seen = g_strdup_printf ("%" G_GINT64_FORMAT, scan->now);
+  gint64 rules_version = 0;
 
   if (!mhf_store_begin (db, &error))
+    goto failed;
+
+  /* A rule changed while this scan ran: its horizon is not the rules'
+   * any more. Left unset, the next scan reads the whole horizon again. */
+  if (!mhf_store_query_int64 (db, "SELECT coalesce(max(updated_at), 0) FROM rules"
+                                  " WHERE clinic_id = ?1", &rules_version, &error, "x",
+                              scan->clinic_id))
     goto failed;
 
   if (!mhf_scan_apply (db, scan->clinic_id, scan->rules, scan->items, scan->zones,
                        scan->account_zone, scan->now, &scan->counts, &error) ||
       !set_cursor (db, scan->clinic_id, "updated", scan->new_cursor, scan->now, &error) ||
-      !set_cursor (db, scan->clinic_id, "horizon", scan->new_horizon_end, scan->now, &error) ||
+      (rules_version == scan->rules_version &&
+       !set_cursor (db, scan->clinic_id, "horizon", scan->new_horizon_end, scan->now, &error)) ||
       !mhf_store_exec_bound (db,
                              "INSERT INTO settings (key, value) VALUES ('last-seen', ?1)"
                              " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -801,6 +833,13 @@ read_worker (GTask   *task,
       return;
     }
 
+  if (!mhf_store_query_int64 (db, "SELECT coalesce(max(updated_at), 0) FROM rules"
+                                  " WHERE clinic_id = ?1", &scan->rules_version, &error, "x",
+                              scan->clinic_id))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
   scan->cursor = read_cursor (db, scan->clinic_id, "updated");
   scan->horizon_end = read_cursor (db, scan->clinic_id, "horizon");
   g_task_return_boolean (task, TRUE);
@@ -852,12 +891,13 @@ mhf_agent_service_scan_clinic (MhfAgentService       *self,
   scan = g_hash_table_lookup (self->scans_running, &clinic_id);
   if (scan != NULL)
     {
-      /* Joining: the running scan's result answers this caller too; its
-       * audit entry is written when that scan saves, if it has not yet. */
+      /* The running scan may have read the rules before a change: one
+       * more runs after it, and answers this caller. */
+      scan->again = TRUE;
       if (invocation != NULL)
         {
-          g_ptr_array_add (scan->waiters, g_object_ref (invocation));
-          g_ptr_array_add (scan->actors, g_strdup (actor));
+          g_ptr_array_add (scan->next_waiters, g_object_ref (invocation));
+          g_ptr_array_add (scan->next_actors, g_strdup (actor));
         }
       return;
     }
@@ -877,6 +917,8 @@ mhf_agent_service_scan_clinic (MhfAgentService       *self,
   scan->now = g_get_real_time ();
   scan->waiters = g_ptr_array_new_with_free_func (g_object_unref);
   scan->actors = g_ptr_array_new_with_free_func (g_free);
+  scan->next_waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  scan->next_actors = g_ptr_array_new_with_free_func (g_free);
   scan->zones = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify) g_time_zone_unref);
   scan->groups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,

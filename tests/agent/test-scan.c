@@ -271,6 +271,86 @@ test_disable_enable_edit (Fixture       *f,
     }
 }
 
+/* A rule enabled while the scan started by another one runs: that scan
+ * read the rules before the change, so the next one reads the whole
+ * horizon again, and ScanNow waits for it. */
+static void
+test_rule_enabled_during_scan (Fixture       *f,
+                               gconstpointer  data)
+{
+  g_autoptr(GVariant) planned = NULL;
+  g_autoptr(GError) error = NULL;
+  guint first = 0, second = 0;
+  gint64 a, b;
+
+  call_ok (mhf_ipc_agent1_call_add_rule_sync (f->proxy, f->clinic, rule_dict (f, "24h before"), &a,
+                                              NULL, &error), error);
+  {
+    g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+
+    g_variant_dict_insert (&dict, "name", "s", "Two days before");
+    g_variant_dict_insert (&dict, "kind", "s", "reminder");
+    g_variant_dict_insert (&dict, "template", "x", f->template_id);
+    g_variant_dict_insert (&dict, "timing", "s", "48h before");
+    call_ok (mhf_ipc_agent1_call_add_rule_sync (f->proxy, f->clinic, g_variant_dict_end (&dict),
+                                                &b, NULL, &error), error);
+  }
+  /* The scan that enabling the first starts is held up in Cliniko while
+   * the second is enabled. */
+  {
+    MhfFakeFault slow = { .delay_ms = 1500, .count = 1 };
+
+    mhf_fake_cliniko_add_fault (f->fake, "/group_appointments", &slow);
+  }
+  call_ok (mhf_ipc_agent1_call_set_rule_enabled_sync (f->proxy, f->clinic, a, TRUE, NULL, &error),
+           error);
+  while (mhf_fake_cliniko_count_requests (f->fake, "GET", "/v1/group_appointments") == 0)
+    g_usleep (10 * 1000);
+  call_ok (mhf_ipc_agent1_call_set_rule_enabled_sync (f->proxy, f->clinic, b, TRUE, NULL, &error),
+           error);
+  g_variant_unref (scan (f));
+
+  planned = outbox (f, "planned");
+  for (gsize i = 0; i < g_variant_n_children (planned); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (planned, i);
+
+      first += row_x (row, "rule") == a;
+      second += row_x (row, "rule") == b;
+    }
+  g_test_message ("24h rule: %u rows, 48h rule: %u rows", first, second);
+  g_assert_cmpuint (first, >, 0);
+  g_assert_cmpuint (second, >, 0);
+
+  /* Both were planned over the whole horizon, not just what changed
+   * lately: reading the whole horizon again finds nothing new. */
+  {
+    g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+    g_autoptr(GVariant) again = NULL;
+
+    g_variant_dict_insert (&dict, "name", "s", "Two days before");
+    g_variant_dict_insert (&dict, "kind", "s", "reminder");
+    g_variant_dict_insert (&dict, "template", "x", f->template_id);
+    g_variant_dict_insert (&dict, "timing", "s", "48h before");
+    call_ok (mhf_ipc_agent1_call_update_rule_sync (f->proxy, f->clinic, b,
+                                                   g_variant_dict_end (&dict), NULL, &error),
+             error);
+    again = scan (f);
+  }
+  {
+    g_autoptr(GVariant) after = outbox (f, "planned");
+    guint second_after = 0;
+
+    for (gsize i = 0; i < g_variant_n_children (after); i++)
+      {
+        g_autoptr(GVariant) row = g_variant_get_child_value (after, i);
+
+        second_after += row_x (row, "rule") == b;
+      }
+    g_assert_cmpuint (second_after, ==, second);
+  }
+}
+
 static void
 test_dry_run_matches_scan (Fixture       *f,
                            gconstpointer  data)
@@ -566,6 +646,7 @@ main (int   argc,
   ADD ("/scan/reconcile", test_reconcile);
   ADD ("/scan/disable-enable-edit", test_disable_enable_edit);
   ADD ("/scan/dry-run-matches", test_dry_run_matches_scan);
+  ADD ("/scan/rule-enabled-during-scan", test_rule_enabled_during_scan);
   ADD ("/scan/cancel-retry", test_cancel_retry);
   ADD ("/scan/killed-mid-scan", test_killed_mid_scan);
   ADD ("/scan/agent-was-off", test_agent_was_off);
