@@ -511,6 +511,18 @@ cancel_worker (MhfCall  *call,
                              error, "xxx", call->now, clinic_id, id))
     return FALSE;
 
+  /* In the history too, so that the front desk finds it with its reason. */
+  if (!mhf_store_exec_bound (db,
+                             "INSERT INTO delivery_events (clinic_id, outbox_id, rule_id,"
+                             "                             template_name, at, state, reason)"
+                             " SELECT o.clinic_id, o.id, o.rule_id, t.name, ?1, 'cancelled',"
+                             "        'cancelled-by-user'"
+                             "   FROM outbox o JOIN rules r ON r.id = o.rule_id"
+                             "        JOIN templates t ON t.id = r.template_id"
+                             "  WHERE o.clinic_id = ?2 AND o.id = ?3",
+                             error, "xxx", call->now, clinic_id, id))
+    return FALSE;
+
   target = g_strdup_printf ("message %" G_GINT64_FORMAT, id);
   summary = g_strdup_printf ("message %" G_GINT64_FORMAT " (rule “%s”, appointment %s): %s → "
                              "cancelled%s%s", id, row.rule_name, row.appointment, row.state,
@@ -570,6 +582,10 @@ retry_worker (MhfCall  *call,
 static void
 changed_done (MhfCall *call)
 {
+  gint64 clinic_id = 0;
+
+  g_variant_get_child (call->params, 0, "x", &clinic_id);
+  mhf_ipc_agent1_emit_outbox_changed (MHF_IPC_AGENT1 (call->self), clinic_id);
   mhf_agent_service_arm_send_timer (call->self);
 }
 

@@ -940,6 +940,7 @@ saved_cb (GObject      *object,
     }
   g_message ("Clinic %" G_GINT64_FORMAT ": %u sent, %u skipped, %u not sent%s", b->clinic_id,
              sent, skipped, failed, b->paused ? "; SMTP login failed, sending paused" : "");
+  mhf_ipc_agent1_emit_outbox_changed (MHF_IPC_AGENT1 (run->self), b->clinic_id);
 
   b->memo_index = 0;
   post_next_memo (run);
