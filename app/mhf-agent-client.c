@@ -65,6 +65,7 @@ enum {
 
 enum {
   SESSION_ENDED,
+  OUTBOX_CHANGED,
   N_SIGNALS
 };
 
@@ -316,6 +317,14 @@ on_proxy_status_changed_cb (MhfIpcAgent1   *proxy,
 }
 
 static void
+on_proxy_outbox_changed_cb (MhfIpcAgent1   *proxy,
+                            gint64          clinic,
+                            MhfAgentClient *self)
+{
+  g_signal_emit (self, signals[OUTBOX_CHANGED], 0, clinic);
+}
+
+static void
 on_proxy_session_ended_cb (MhfIpcAgent1   *proxy,
                            const char     *reason,
                            MhfAgentClient *self)
@@ -447,6 +456,10 @@ take_proxy (MhfAgentClient *self,
   g_signal_connect (self->proxy,
                     "session-ended",
                     G_CALLBACK (on_proxy_session_ended_cb),
+                    self);
+  g_signal_connect (self->proxy,
+                    "outbox-changed",
+                    G_CALLBACK (on_proxy_outbox_changed_cb),
                     self);
   g_signal_connect (self->proxy,
                     "notify::g-name-owner",
@@ -755,6 +768,21 @@ mhf_agent_client_class_init (MhfAgentClientClass *klass)
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL,
                   G_TYPE_NONE, 1, G_TYPE_STRING);
+
+  /**
+   * MhfAgentClient::outbox-changed:
+   * @self: a #MhfAgentClient
+   * @clinic: the clinic whose outbox or history changed
+   *
+   * Relayed from the agent: lists of that clinic's messages should be
+   * read again.
+   */
+  signals[OUTBOX_CHANGED] =
+    g_signal_new ("outbox-changed",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_INT64);
 }
 
 static void
@@ -1391,4 +1419,78 @@ mhf_agent_client_get_display_name (MhfAgentClient *self)
   g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), NULL);
 
   return self->display_name;
+}
+
+static void
+call_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  GVariant *reply;
+
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (object), result, &error);
+  if (reply == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_pointer (task, reply, (GDestroyNotify) g_variant_unref);
+}
+
+/**
+ * mhf_agent_client_call_async:
+ * @self: a #MhfAgentClient
+ * @method: a method of the Agent1 interface, e.g. "ListOutbox"
+ * @parameters: (transfer floating) (nullable): its arguments
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the reply
+ * @user_data: data for @callback
+ *
+ * Calls one of the agent's methods for a page of the app. Errors come back
+ * in the MhfError domain, so that pages choose their sentence by code.
+ */
+void
+mhf_agent_client_call_async (MhfAgentClient      *self,
+                             const char          *method,
+                             GVariant            *parameters,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (MHF_IS_AGENT_CLIENT (self));
+  g_return_if_fail (method != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mhf_agent_client_call_async);
+
+  if (!check_proxy (self, task))
+    {
+      if (parameters != NULL)
+        g_variant_unref (g_variant_ref_sink (parameters));
+      return;
+    }
+
+  g_dbus_proxy_call (G_DBUS_PROXY (self->proxy), method, parameters, G_DBUS_CALL_FLAGS_NONE,
+                     120000, cancellable, call_cb, g_steal_pointer (&task));
+}
+
+/**
+ * mhf_agent_client_call_finish:
+ *
+ * Returns: (transfer full) (nullable): the reply tuple, or %NULL on error
+ */
+GVariant *
+mhf_agent_client_call_finish (MhfAgentClient  *self,
+                              GAsyncResult    *result,
+                              GError         **error)
+{
+  g_return_val_if_fail (MHF_IS_AGENT_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -79,4 +79,14 @@ gboolean          mhf_agent_client_get_first_run      (MhfAgentClient       *sel
 const char       *mhf_agent_client_get_username       (MhfAgentClient       *self);
 const char       *mhf_agent_client_get_display_name   (MhfAgentClient       *self);
 
+void              mhf_agent_client_call_async         (MhfAgentClient       *self,
+                                                       const char           *method,
+                                                       GVariant             *parameters,
+                                                       GCancellable         *cancellable,
+                                                       GAsyncReadyCallback   callback,
+                                                       gpointer              user_data);
+GVariant         *mhf_agent_client_call_finish        (MhfAgentClient       *self,
+                                                       GAsyncResult         *result,
+                                                       GError              **error);
+
 G_END_DECLS

@@ -13,6 +13,8 @@
 
 #include "mhf-window.h"
 
+#include "mhf-clinic-view.h"
+
 #include "mhf-app-resources.h"
 #include "mhf-error.h"
 
@@ -53,8 +55,12 @@ struct _MhfWindow
   GCancellable         *cancellable;
   GSettings            *settings;
 
+  MhfClinicView        *clinic_view;     /* the signed-in user's first clinic */
+
   /* State */
   guint                 busy;
+  /* ListClinics was asked for this session. */
+  guint                 clinics_requested : 1;
   /* A CreateOwner, SignIn or SignOut call is on its way. */
   guint                 submitting : 1;
 };
@@ -199,6 +205,56 @@ set_value_label (GtkLabel   *label,
 static void focus_page (MhfWindow  *self,
                         const char *page);
 
+static void mhf_window_update (MhfWindow *self);
+
+static void
+drop_clinic_view (MhfWindow *self)
+{
+  if (self->clinic_view != NULL)
+    {
+      gtk_stack_remove (self->stack, GTK_WIDGET (self->clinic_view));
+      self->clinic_view = NULL;
+    }
+  self->clinics_requested = FALSE;
+}
+
+static void
+clinics_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(MhfWindow) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) clinics = NULL;
+  g_autoptr(GVariant) first = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *name = "", *role = "";
+  gint64 id = 0;
+
+  if (self->client == NULL)
+    return;
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      g_debug ("Listing clinics failed: %s", error->message);
+      self->clinics_requested = FALSE;
+      return;
+    }
+  g_variant_get (reply, "(@aa{sv})", &clinics);
+  if (g_variant_n_children (clinics) == 0 || self->clinic_view != NULL ||
+      !mhf_agent_client_get_signed_in (self->client))
+    return;
+
+  /* The first clinic the user works at; the agent lists only theirs. */
+  first = g_variant_get_child_value (clinics, 0);
+  g_variant_lookup (first, "id", "x", &id);
+  g_variant_lookup (first, "name", "&s", &name);
+  g_variant_lookup (first, "role", "&s", &role);
+  self->clinic_view = mhf_clinic_view_new (self->client, id, name, role);
+  gtk_stack_add_named (self->stack, GTK_WIDGET (self->clinic_view), "clinic");
+  mhf_window_update (self);
+}
+
 static void
 mhf_window_update (MhfWindow *self)
 {
@@ -273,6 +329,23 @@ mhf_window_update (MhfWindow *self)
         }
     }
 
+  /* Signed in: the clinic's pages, once the agent has listed the clinics. */
+  if (g_str_equal (page, "ready") && mhf_agent_client_get_signed_in (self->client))
+    {
+      if (self->clinic_view != NULL)
+        page = "clinic";
+      else if (!self->clinics_requested)
+        {
+          self->clinics_requested = TRUE;
+          mhf_agent_client_call_async (self->client, "ListClinics", NULL, self->cancellable,
+                                       clinics_cb, g_object_ref (self));
+        }
+    }
+  else if (!mhf_agent_client_get_signed_in (self->client) && self->clinic_view != NULL)
+    drop_clinic_view (self);
+  else if (!mhf_agent_client_get_signed_in (self->client))
+    self->clinics_requested = FALSE;
+
   previous_page = gtk_stack_get_visible_child_name (self->stack);
   if (g_strcmp0 (previous_page, page) != 0)
     {
@@ -285,7 +358,7 @@ mhf_window_update (MhfWindow *self)
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.refresh", self->busy == 0);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.sign-out",
-                                 g_str_equal (page, "ready") &&
+                                 (g_str_equal (page, "ready") || g_str_equal (page, "clinic")) &&
                                  mhf_agent_client_get_signed_in (self->client) &&
                                  !self->submitting);
   gtk_widget_set_sensitive (GTK_WIDGET (self->create_owner_button), !self->submitting);

@@ -1,0 +1,1095 @@
+/* mhf-clinic-view.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * One clinic's working pages: Overview (today's counts, the next sends,
+ * warnings), Outbox (planned and retrying messages; cancel, retry) and
+ * History (the redacted events, paged as the list scrolls; CSV export for
+ * owners). Everything comes from the agent through MhfAgentClient; lists
+ * are read again when the agent says the clinic's outbox changed. No
+ * clear address is ever shown: the agent sends none.
+ */
+
+#include "config.h"
+
+#include "mhf-clinic-view.h"
+
+#include "mhf-error.h"
+
+#include <glib/gi18n.h>
+
+#define PAGE_SIZE 100
+
+/* ---- a row of the history, for the list model --------------------------------------------- */
+
+#define MHF_TYPE_EVENT (mhf_event_get_type ())
+G_DECLARE_FINAL_TYPE (MhfEvent, mhf_event, MHF, EVENT, GObject)
+
+struct _MhfEvent
+{
+  GObject   parent_instance;
+  GVariant *dict;
+};
+
+G_DEFINE_FINAL_TYPE (MhfEvent, mhf_event, G_TYPE_OBJECT)
+
+static void
+mhf_event_finalize (GObject *object)
+{
+  g_clear_pointer (&MHF_EVENT (object)->dict, g_variant_unref);
+  G_OBJECT_CLASS (mhf_event_parent_class)->finalize (object);
+}
+
+static void
+mhf_event_class_init (MhfEventClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = mhf_event_finalize;
+}
+
+static void
+mhf_event_init (MhfEvent *self)
+{
+}
+
+static MhfEvent *
+mhf_event_new (GVariant *dict)
+{
+  MhfEvent *self = g_object_new (MHF_TYPE_EVENT, NULL);
+
+  self->dict = g_variant_ref (dict);
+  return self;
+}
+
+/* ---- the view ------------------------------------------------------------------------------ */
+
+struct _MhfClinicView
+{
+  AdwBin            parent_instance;
+
+  MhfAgentClient   *client;
+  GCancellable     *cancellable;
+  gint64            clinic;
+  char             *clinic_name;
+  char             *role;          /* owner, manager or staff */
+  gulong            changed_id;
+
+  AdwViewStack     *stack;
+
+  /* Overview */
+  AdwActionRow     *planned_row;
+  AdwActionRow     *sent_row;
+  AdwActionRow     *skipped_row;
+  AdwActionRow     *failed_row;
+  AdwPreferencesGroup *next_group;
+  GPtrArray        *next_rows;
+  AdwPreferencesGroup *warnings_group;
+  GPtrArray        *warning_rows;
+
+  /* Outbox */
+  GtkDropDown      *outbox_filter;
+  GtkListBox       *outbox_list;
+  AdwStatusPage    *outbox_empty;
+  guint             n_outbox_rows;
+
+  /* History */
+  GtkDropDown      *history_filter;
+  GListStore       *history_store;
+  GtkListView      *history_view;
+  GtkButton        *export_button;
+  gint64            history_next;
+  gboolean          history_loading;
+  guint             history_generation;
+};
+
+G_DEFINE_FINAL_TYPE (MhfClinicView, mhf_clinic_view, ADW_TYPE_BIN)
+
+/* The outbox opens on what is still to go. */
+static const char * const outbox_states[] = { "planned", "retry_wait", "failed", "skipped",
+                                              "cancelled", "interrupted", "sent", "", NULL };
+static const char * const history_states[] = { "", "sent", "skipped", "failed", "retry_wait",
+                                               "cancelled", "interrupted", NULL };
+
+static gboolean
+role_at_least (MhfClinicView *self,
+               const char    *role)
+{
+  static const char * const order[] = { "staff", "manager", "owner", NULL };
+  int have = -1, need = -1;
+
+  for (int i = 0; order[i] != NULL; i++)
+    {
+      if (g_strcmp0 (self->role, order[i]) == 0)
+        have = i;
+      if (g_strcmp0 (role, order[i]) == 0)
+        need = i;
+    }
+  return have >= need && need >= 0;
+}
+
+static const char *
+state_to_words (const char *state)
+{
+  if (g_strcmp0 (state, "planned") == 0)
+    return C_("message state", "Planned");
+  if (g_strcmp0 (state, "sending") == 0)
+    return C_("message state", "Sending");
+  if (g_strcmp0 (state, "sent") == 0)
+    return C_("message state", "Sent");
+  if (g_strcmp0 (state, "skipped") == 0)
+    return C_("message state", "Skipped");
+  if (g_strcmp0 (state, "retry_wait") == 0)
+    return C_("message state", "Waiting to retry");
+  if (g_strcmp0 (state, "failed") == 0)
+    return C_("message state", "Failed");
+  if (g_strcmp0 (state, "cancelled") == 0)
+    return C_("message state", "Cancelled");
+  if (g_strcmp0 (state, "interrupted") == 0)
+    return C_("message state", "Interrupted");
+  return state;
+}
+
+static char *
+format_local (gint64 usec)
+{
+  g_autoptr(GDateTime) at = NULL;
+
+  if (usec <= 0)
+    return g_strdup ("");
+  at = g_date_time_new_from_unix_local (usec / G_USEC_PER_SEC);
+  /* Translators: a date and time in lists, see g_date_time_format() */
+  return g_date_time_format (at, _("%a %-d %b, %H:%M"));
+}
+
+static const char *
+dict_s (GVariant   *dict,
+        const char *key)
+{
+  const char *value = NULL;
+
+  if (!g_variant_lookup (dict, key, "&s", &value))
+    return "";
+  return value;
+}
+
+static gint64
+dict_x (GVariant   *dict,
+        const char *key)
+{
+  gint64 value = 0;
+
+  g_variant_lookup (dict, key, "x", &value);
+  return value;
+}
+
+static void
+show_error (MhfClinicView *self,
+            const GError  *error)
+{
+  GtkWidget *overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
+  const char *text;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+
+  if (g_error_matches (error, MHF_ERROR, MHF_ERROR_ACCESS_DENIED))
+    text = _("Your role does not allow this.");
+  else if (g_error_matches (error, MHF_ERROR, MHF_ERROR_NOT_ALLOWED))
+    text = _("That is not possible for this message any more.");
+  else if (g_error_matches (error, MHF_ERROR, MHF_ERROR_NOT_SIGNED_IN) ||
+           g_error_matches (error, MHF_ERROR, MHF_ERROR_SESSION_EXPIRED))
+    text = _("Your session ended. Sign in again.");
+  else
+    text = _("The agent could not do that. Try again.");
+
+  g_debug ("Clinic view: %s", error->message);
+  if (overlay != NULL)
+    adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), adw_toast_new (text));
+}
+
+static void
+set_count (AdwActionRow *row,
+           guint         count)
+{
+  g_autofree char *text = g_strdup_printf ("%u", count);
+
+  adw_action_row_set_subtitle (row, text);
+}
+
+/* ---- Overview ------------------------------------------------------------------------------ */
+
+static void
+clear_rows (AdwPreferencesGroup *group,
+            GPtrArray           *rows)
+{
+  for (guint i = 0; i < rows->len; i++)
+    adw_preferences_group_remove (group, g_ptr_array_index (rows, i));
+  g_ptr_array_set_size (rows, 0);
+}
+
+static void
+add_warning (MhfClinicView *self,
+             const char    *title,
+             const char    *subtitle)
+{
+  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *icon = gtk_image_new_from_icon_name ("dialog-warning-symbolic");
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  adw_action_row_add_prefix (ADW_ACTION_ROW (row), icon);
+  adw_preferences_group_add (self->warnings_group, row);
+  g_ptr_array_add (self->warning_rows, row);
+  gtk_widget_set_visible (GTK_WIDGET (self->warnings_group), TRUE);
+}
+
+static void
+today_history_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) events = NULL;
+  g_autoptr(GError) error = NULL;
+  guint sent = 0, skipped = 0, failed = 0;
+  gint64 next = 0;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@aa{sv}x)", &events, &next);
+  for (gsize i = 0; i < g_variant_n_children (events); i++)
+    {
+      g_autoptr(GVariant) event = g_variant_get_child_value (events, i);
+      const char *state = dict_s (event, "state");
+
+      sent += g_str_equal (state, "sent");
+      skipped += g_str_equal (state, "skipped");
+      failed += g_str_equal (state, "failed");
+    }
+  set_count (self->sent_row, sent);
+  set_count (self->skipped_row, skipped);
+  set_count (self->failed_row, failed);
+}
+
+static int
+compare_planned (gconstpointer a,
+                 gconstpointer b)
+{
+  gint64 x = dict_x (*(GVariant **) a, "planned-at"), y = dict_x (*(GVariant **) b, "planned-at");
+
+  return x < y ? -1 : x > y;
+}
+
+static void
+planned_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) messages = NULL;
+  g_autoptr(GPtrArray) sorted = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  g_autoptr(GError) error = NULL;
+  gint64 next = 0;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@aa{sv}x)", &messages, &next);
+  set_count (self->planned_row, (guint) g_variant_n_children (messages));
+
+  for (gsize i = 0; i < g_variant_n_children (messages); i++)
+    g_ptr_array_add (sorted, g_variant_get_child_value (messages, i));
+  g_ptr_array_sort (sorted, compare_planned);
+
+  clear_rows (self->next_group, self->next_rows);
+  for (guint i = 0; i < sorted->len && i < 5; i++)
+    {
+      GVariant *message = g_ptr_array_index (sorted, i);
+      g_autofree char *when = format_local (dict_x (message, "planned-at"));
+      GtkWidget *row = adw_action_row_new ();
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), dict_s (message, "rule-name"));
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), when);
+      adw_preferences_group_add (self->next_group, row);
+      g_ptr_array_add (self->next_rows, row);
+    }
+  if (sorted->len == 0)
+    {
+      GtkWidget *row = adw_action_row_new ();
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Nothing is planned"));
+      adw_preferences_group_add (self->next_group, row);
+      g_ptr_array_add (self->next_rows, row);
+    }
+}
+
+static void
+cliniko_status_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean double_reminders = FALSE;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    return;
+  g_variant_get (reply, "(@a{sv})", &status);
+
+  if (g_str_equal (dict_s (status, "key-state"), "rejected"))
+    add_warning (self, _("Cliniko refused the API key"),
+                 _("Nothing is scanned or sent until an owner connects a new key."));
+  else if (*dict_s (status, "problem") != '\0')
+    add_warning (self, _("Cliniko could not be read"), dict_s (status, "problem"));
+  if (g_variant_lookup (status, "double-reminders", "b", &double_reminders) && double_reminders)
+    add_warning (self, _("Cliniko's own reminders are on"),
+                 _("Some businesses also get Cliniko's reminders: patients may get two."));
+}
+
+static void
+email_settings_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) settings = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *problem;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    return;
+  g_variant_get (reply, "(@a{sv})", &settings);
+  problem = dict_s (settings, "problem");
+  if (g_str_equal (problem, "SMTP login failed"))
+    add_warning (self, _("SMTP login failed"),
+                 _("Sending is paused. Check the email settings and save them again."));
+  else if (*problem != '\0')
+    add_warning (self, _("Email is not set up"),
+                 _("Messages wait until email sending is set up for this clinic."));
+}
+
+static void
+refresh_overview (MhfClinicView *self)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr(GDateTime) midnight = g_date_time_new_local (g_date_time_get_year (now),
+                                                         g_date_time_get_month (now),
+                                                         g_date_time_get_day_of_month (now),
+                                                         0, 0, 0);
+  GVariant *status = mhf_agent_client_get_status (self->client);
+  gint64 offline = 0;
+
+  clear_rows (self->warnings_group, self->warning_rows);
+  gtk_widget_set_visible (GTK_WIDGET (self->warnings_group), FALSE);
+  if (status != NULL && g_variant_lookup (status, "offline-seconds", "x", &offline) &&
+      offline >= 3600)
+    {
+      g_autofree char *text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                                            "The agent was off for %d hour before it last started.",
+                                                            "The agent was off for %d hours before it last started.",
+                                                            (gulong) (offline / 3600)),
+                                               (int) (offline / 3600));
+
+      add_warning (self, _("The agent was not running"), text);
+    }
+
+  mhf_agent_client_call_async (self->client, "ListOutbox",
+                               g_variant_new_parsed ("(%x, {'state': <'planned'>, "
+                                                     "'limit': <uint32 500>})",
+                                                     self->clinic),
+                               self->cancellable, planned_cb, g_object_ref (self));
+  mhf_agent_client_call_async (self->client, "ListHistory",
+                               g_variant_new_parsed ("(%x, {'from': <%x>, "
+                                                     "'limit': <uint32 500>})",
+                                                     self->clinic,
+                                                     g_date_time_to_unix (midnight) *
+                                                     G_USEC_PER_SEC),
+                               self->cancellable, today_history_cb, g_object_ref (self));
+  mhf_agent_client_call_async (self->client, "GetClinikoStatus",
+                               g_variant_new ("(x)", self->clinic), self->cancellable,
+                               cliniko_status_cb, g_object_ref (self));
+  if (role_at_least (self, "manager"))
+    mhf_agent_client_call_async (self->client, "GetEmailSettings",
+                                 g_variant_new ("(x)", self->clinic), self->cancellable,
+                                 email_settings_cb, g_object_ref (self));
+}
+
+/* ---- Outbox --------------------------------------------------------------------------------- */
+
+static void refresh_outbox (MhfClinicView *self);
+
+static void
+message_action_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  GtkWidget *overlay;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
+  if (overlay != NULL)
+    adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), adw_toast_new (_("Done")));
+  mhf_clinic_view_refresh (self);
+}
+
+static void
+cancel_response_cb (AdwMessageDialog *dialog,
+                    const char       *response,
+                    MhfClinicView    *self)
+{
+  GtkEditable *entry = g_object_get_data (G_OBJECT (dialog), "reason");
+  gint64 id = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (dialog), "message"));
+
+  if (!g_str_equal (response, "cancel-message"))
+    return;
+  mhf_agent_client_call_async (self->client, "CancelMessage",
+                               g_variant_new ("(xxs)", self->clinic, id,
+                                              gtk_editable_get_text (entry)),
+                               self->cancellable, message_action_cb, g_object_ref (self));
+}
+
+static void
+cancel_clicked_cb (GtkButton     *button,
+                   MhfClinicView *self)
+{
+  gint64 id = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (button), "message"));
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+  GtkWidget *dialog;
+  GtkWidget *entry = gtk_entry_new ();
+
+  dialog = adw_message_dialog_new (GTK_WINDOW (window), _("Cancel This Message?"),
+                                   _("It will not be sent. A manager can plan it again later."));
+  gtk_entry_set_placeholder_text (GTK_ENTRY (entry), _("Reason (optional)"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (entry), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Reason"), -1);
+  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), entry);
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
+                                    "keep", _("_Keep"),
+                                    "cancel-message", _("_Cancel Message"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "cancel-message",
+                                              ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "keep");
+  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "keep");
+  g_object_set_data (G_OBJECT (dialog), "reason", entry);
+  g_object_set_data (G_OBJECT (dialog), "message", GSIZE_TO_POINTER ((gsize) id));
+  g_signal_connect (dialog, "response", G_CALLBACK (cancel_response_cb), self);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+retry_clicked_cb (GtkButton     *button,
+                  MhfClinicView *self)
+{
+  gint64 id = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (button), "message"));
+
+  mhf_agent_client_call_async (self->client, "RetryMessage", g_variant_new ("(xx)", self->clinic, id),
+                               self->cancellable, message_action_cb, g_object_ref (self));
+}
+
+static GtkWidget *
+outbox_row (MhfClinicView *self,
+            GVariant      *message)
+{
+  const char *state = dict_s (message, "state");
+  const char *reason = dict_s (message, "reason-text");
+  g_autofree char *when = format_local (dict_x (message, "planned-at"));
+  g_autofree char *title = g_strdup_printf ("%s · %s", dict_s (message, "rule-name"), when);
+  g_autofree char *subtitle = *reason != '\0'
+    ? g_strdup_printf ("%s — %s", state_to_words (state), reason)
+    : g_strdup (state_to_words (state));
+  gint64 id = dict_x (message, "id");
+  GtkWidget *row = adw_action_row_new ();
+  gboolean pending = g_str_equal (state, "planned") || g_str_equal (state, "retry_wait");
+  gboolean finished = g_str_equal (state, "failed") || g_str_equal (state, "interrupted") ||
+                      g_str_equal (state, "skipped") || g_str_equal (state, "cancelled");
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 2);
+
+  if (pending || (finished && role_at_least (self, "manager")))
+    {
+      GtkWidget *button = gtk_button_new_with_mnemonic (pending ? _("_Cancel…") : _("_Retry"));
+      g_autofree char *name = g_strdup_printf (pending ? _("Cancel message %" G_GINT64_FORMAT)
+                                                       : _("Retry message %" G_GINT64_FORMAT),
+                                               id);
+
+      gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      name, -1);
+      g_object_set_data (G_OBJECT (button), "message", GSIZE_TO_POINTER ((gsize) id));
+      g_signal_connect (button, "clicked",
+                        pending ? G_CALLBACK (cancel_clicked_cb) : G_CALLBACK (retry_clicked_cb),
+                        self);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), button);
+    }
+  return row;
+}
+
+static void
+outbox_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) messages = NULL;
+  g_autoptr(GError) error = NULL;
+  GtkWidget *child;
+  gint64 next = 0;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@aa{sv}x)", &messages, &next);
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->outbox_list))) != NULL)
+    gtk_list_box_remove (self->outbox_list, child);
+
+  /* What is still to go, soonest first; the rest newest first. */
+  {
+    g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+    guint selected = gtk_drop_down_get_selected (self->outbox_filter);
+
+    for (gsize i = 0; i < g_variant_n_children (messages); i++)
+      g_ptr_array_add (rows, g_variant_get_child_value (messages, i));
+    if (selected < 2)
+      g_ptr_array_sort (rows, compare_planned);
+    for (guint i = 0; i < rows->len; i++)
+      gtk_list_box_append (self->outbox_list, outbox_row (self, g_ptr_array_index (rows, i)));
+  }
+  self->n_outbox_rows = (guint) g_variant_n_children (messages);
+  gtk_widget_set_visible (GTK_WIDGET (self->outbox_list), self->n_outbox_rows > 0);
+  gtk_widget_set_visible (GTK_WIDGET (self->outbox_empty), self->n_outbox_rows == 0);
+}
+
+static void
+refresh_outbox (MhfClinicView *self)
+{
+  guint selected = gtk_drop_down_get_selected (self->outbox_filter);
+  GVariantBuilder filter;
+
+  g_variant_builder_init (&filter, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&filter, "{sv}", "limit", g_variant_new_uint32 (500));
+  if (selected < g_strv_length ((GStrv) outbox_states) && *outbox_states[selected] != '\0')
+    g_variant_builder_add (&filter, "{sv}", "state", g_variant_new_string (outbox_states[selected]));
+  mhf_agent_client_call_async (self->client, "ListOutbox",
+                               g_variant_new ("(xa{sv})", self->clinic, &filter),
+                               self->cancellable, outbox_cb, g_object_ref (self));
+}
+
+/* ---- History -------------------------------------------------------------------------------- */
+
+static void load_history_page (MhfClinicView *self);
+
+typedef struct
+{
+  MhfClinicView *self;
+  guint          generation;
+} HistoryPage;
+
+static void
+history_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autofree HistoryPage *page = user_data;
+  g_autoptr(MhfClinicView) self = page->self;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) events = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
+  gint64 next = 0;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (page->generation != self->history_generation)
+    return;   /* a newer filter replaced this list */
+  self->history_loading = FALSE;
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@aa{sv}x)", &events, &next);
+  for (gsize i = 0; i < g_variant_n_children (events); i++)
+    {
+      g_autoptr(GVariant) event = g_variant_get_child_value (events, i);
+
+      g_ptr_array_add (items, mhf_event_new (event));
+    }
+  g_list_store_splice (self->history_store,
+                       g_list_model_get_n_items (G_LIST_MODEL (self->history_store)), 0,
+                       items->pdata, items->len);
+  self->history_next = next;
+}
+
+static void
+load_history_page (MhfClinicView *self)
+{
+  guint selected = gtk_drop_down_get_selected (self->history_filter);
+  gboolean first = g_list_model_get_n_items (G_LIST_MODEL (self->history_store)) == 0;
+  HistoryPage *page;
+  GVariantBuilder filter;
+
+  if (self->history_loading || (!first && self->history_next == 0))
+    return;
+
+  g_variant_builder_init (&filter, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&filter, "{sv}", "limit", g_variant_new_uint32 (PAGE_SIZE));
+  if (!first)
+    g_variant_builder_add (&filter, "{sv}", "before", g_variant_new_int64 (self->history_next));
+  if (selected > 0 && selected < g_strv_length ((GStrv) history_states))
+    g_variant_builder_add (&filter, "{sv}", "state",
+                           g_variant_new_string (history_states[selected]));
+
+  page = g_new0 (HistoryPage, 1);
+  page->self = g_object_ref (self);
+  page->generation = self->history_generation;
+  self->history_loading = TRUE;
+  mhf_agent_client_call_async (self->client, "ListHistory",
+                               g_variant_new ("(xa{sv})", self->clinic, &filter),
+                               self->cancellable, history_cb, page);
+}
+
+static void
+refresh_history (MhfClinicView *self)
+{
+  self->history_generation++;
+  self->history_loading = FALSE;
+  self->history_next = 0;
+  g_list_store_remove_all (self->history_store);
+  load_history_page (self);
+}
+
+static void
+history_edge_cb (GtkScrolledWindow *scrolled,
+                 GtkPositionType    position,
+                 MhfClinicView     *self)
+{
+  if (position == GTK_POS_BOTTOM)
+    load_history_page (self);
+}
+
+static void
+history_setup_cb (GtkSignalListItemFactory *factory,
+                  GtkListItem              *item,
+                  gpointer                  user_data)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+  GtkWidget *title = gtk_label_new (NULL);
+  GtkWidget *detail = gtk_label_new (NULL);
+
+  gtk_widget_set_margin_top (box, 6);
+  gtk_widget_set_margin_bottom (box, 6);
+  gtk_widget_set_margin_start (box, 12);
+  gtk_widget_set_margin_end (box, 12);
+  gtk_label_set_xalign (GTK_LABEL (title), 0);
+  gtk_label_set_xalign (GTK_LABEL (detail), 0);
+  gtk_label_set_wrap (GTK_LABEL (detail), TRUE);
+  gtk_widget_add_css_class (detail, "dim-label");
+  gtk_box_append (GTK_BOX (box), title);
+  gtk_box_append (GTK_BOX (box), detail);
+  gtk_list_item_set_child (item, box);
+}
+
+static void
+history_bind_cb (GtkSignalListItemFactory *factory,
+                 GtkListItem              *item,
+                 gpointer                  user_data)
+{
+  MhfEvent *event = gtk_list_item_get_item (item);
+  GtkWidget *box = gtk_list_item_get_child (item);
+  GtkWidget *title = gtk_widget_get_first_child (box);
+  GtkWidget *detail = gtk_widget_get_next_sibling (title);
+  const char *reason = dict_s (event->dict, "reason-text");
+  const char *recipient = dict_s (event->dict, "recipient");
+  g_autofree char *when = format_local (dict_x (event->dict, "at"));
+  g_autofree char *title_text = g_strdup_printf ("%s · %s · %s", when,
+                                                 dict_s (event->dict, "template"),
+                                                 state_to_words (dict_s (event->dict, "state")));
+  g_autofree char *detail_text = g_strdup_printf ("%s%s%s", recipient,
+                                                  *recipient != '\0' && *reason != '\0' ? " — " : "",
+                                                  reason);
+
+  gtk_label_set_text (GTK_LABEL (title), title_text);
+  gtk_label_set_text (GTK_LABEL (detail), detail_text);
+  gtk_widget_set_visible (detail, *detail_text != '\0');
+}
+
+static void
+export_written_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  GtkWidget *overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
+
+  if (!g_file_replace_contents_finish (G_FILE (object), result, NULL, &error))
+    {
+      if (overlay != NULL)
+        adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay),
+                                     adw_toast_new (_("The file could not be written.")));
+      return;
+    }
+  if (overlay != NULL)
+    adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay),
+                                 adw_toast_new (_("History exported")));
+}
+
+static void
+export_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  GFile *file = g_object_get_data (G_OBJECT (self), "export-file");
+  const char *csv = NULL;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL || file == NULL)
+    {
+      if (error != NULL)
+        show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(&s)", &csv);
+  g_file_replace_contents_bytes_async (file, g_bytes_new (csv, strlen (csv)), NULL, FALSE,
+                                       G_FILE_CREATE_PRIVATE, self->cancellable,
+                                       export_written_cb, g_object_ref (self));
+}
+
+static void
+export_chosen_cb (GtkNativeDialog *dialog,
+                  int              response,
+                  MhfClinicView   *self)
+{
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_object_set_data_full (G_OBJECT (self), "export-file",
+                              gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog)),
+                              g_object_unref);
+      mhf_agent_client_call_async (self->client, "ExportHistory",
+                                   g_variant_new_parsed ("(%x, @a{sv} {})", self->clinic),
+                                   self->cancellable, export_cb, g_object_ref (self));
+    }
+  gtk_native_dialog_destroy (dialog);
+  g_object_unref (dialog);
+}
+
+static void
+export_clicked_cb (GtkButton     *button,
+                   MhfClinicView *self)
+{
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+  GtkFileChooserNative *dialog;
+
+  dialog = gtk_file_chooser_native_new (_("Export History"), GTK_WINDOW (window),
+                                        GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"), _("_Cancel"));
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (dialog), "history.csv");
+  g_signal_connect (dialog, "response", G_CALLBACK (export_chosen_cb), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+/* ---- building ---------------------------------------------------------------------------- */
+
+static AdwActionRow *
+count_row (AdwPreferencesGroup *group,
+           const char          *title)
+{
+  GtkWidget *row = adw_action_row_new ();
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), "…");
+  gtk_widget_add_css_class (row, "property");
+  adw_preferences_group_add (group, row);
+  return ADW_ACTION_ROW (row);
+}
+
+static GtkWidget *
+build_overview (MhfClinicView *self)
+{
+  GtkWidget *page = adw_preferences_page_new ();
+  GtkWidget *today = adw_preferences_group_new ();
+
+  adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (today), _("Today"));
+  self->planned_row = count_row (ADW_PREFERENCES_GROUP (today), _("Planned"));
+  self->sent_row = count_row (ADW_PREFERENCES_GROUP (today), _("Sent today"));
+  self->skipped_row = count_row (ADW_PREFERENCES_GROUP (today), _("Skipped today"));
+  self->failed_row = count_row (ADW_PREFERENCES_GROUP (today), _("Failed today"));
+
+  self->warnings_group = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
+  adw_preferences_group_set_title (self->warnings_group, _("Needs Attention"));
+  gtk_widget_set_visible (GTK_WIDGET (self->warnings_group), FALSE);
+
+  self->next_group = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
+  adw_preferences_group_set_title (self->next_group, _("Next Sends"));
+
+  adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), self->warnings_group);
+  adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (today));
+  adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), self->next_group);
+  return page;
+}
+
+static GtkWidget *
+filter_bar (GtkDropDown   **out,
+            const char    **labels,
+            const char     *accessible_name)
+{
+  GtkWidget *bar = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *dropdown = gtk_drop_down_new_from_strings (labels);
+
+  gtk_widget_set_margin_top (bar, 12);
+  gtk_widget_set_margin_start (bar, 12);
+  gtk_widget_set_margin_end (bar, 12);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (dropdown), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  accessible_name, -1);
+  gtk_box_append (GTK_BOX (bar), dropdown);
+  *out = GTK_DROP_DOWN (dropdown);
+  return bar;
+}
+
+static GtkWidget *
+build_outbox (MhfClinicView *self)
+{
+  const char *labels[] = { C_("outbox filter", "Planned"),
+                           C_("outbox filter", "Waiting to retry"), C_("outbox filter", "Failed"),
+                           C_("outbox filter", "Skipped"), C_("outbox filter", "Cancelled"),
+                           C_("outbox filter", "Interrupted"), C_("outbox filter", "Sent"),
+                           C_("outbox filter", "All"), NULL };
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  GtkWidget *scrolled = gtk_scrolled_window_new ();
+  GtkWidget *clamp = adw_clamp_new ();
+  GtkWidget *inner = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
+
+  gtk_box_append (GTK_BOX (box), filter_bar (&self->outbox_filter, labels,
+                                             _("Show messages in this state")));
+  g_signal_connect_swapped (self->outbox_filter, "notify::selected",
+                            G_CALLBACK (refresh_outbox), self);
+
+  self->outbox_list = GTK_LIST_BOX (gtk_list_box_new ());
+  gtk_list_box_set_selection_mode (self->outbox_list, GTK_SELECTION_NONE);
+  gtk_widget_add_css_class (GTK_WIDGET (self->outbox_list), "boxed-list");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->outbox_list),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, _("Messages"), -1);
+  self->outbox_empty = ADW_STATUS_PAGE (adw_status_page_new ());
+  adw_status_page_set_icon_name (self->outbox_empty, "mail-send-symbolic");
+  adw_status_page_set_title (self->outbox_empty, _("No Messages"));
+  adw_status_page_set_description (self->outbox_empty,
+                                   _("Messages appear here when the clinic's rules plan them."));
+  gtk_widget_set_margin_top (inner, 12);
+  gtk_widget_set_margin_bottom (inner, 12);
+  gtk_widget_set_margin_start (inner, 12);
+  gtk_widget_set_margin_end (inner, 12);
+  gtk_box_append (GTK_BOX (inner), GTK_WIDGET (self->outbox_list));
+  gtk_box_append (GTK_BOX (inner), GTK_WIDGET (self->outbox_empty));
+  adw_clamp_set_child (ADW_CLAMP (clamp), inner);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scrolled), clamp);
+  gtk_widget_set_vexpand (scrolled, TRUE);
+  gtk_box_append (GTK_BOX (box), scrolled);
+  return box;
+}
+
+static GtkWidget *
+build_history (MhfClinicView *self)
+{
+  const char *labels[] = { C_("history filter", "All"), C_("history filter", "Sent"),
+                           C_("history filter", "Skipped"), C_("history filter", "Failed"),
+                           C_("history filter", "Waiting to retry"),
+                           C_("history filter", "Cancelled"), C_("history filter", "Interrupted"),
+                           NULL };
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  GtkWidget *bar = filter_bar (&self->history_filter, labels, _("Show events in this state"));
+  GtkWidget *scrolled = gtk_scrolled_window_new ();
+  GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
+  GtkSelectionModel *selection;
+
+  self->export_button = GTK_BUTTON (gtk_button_new_with_mnemonic (_("_Export CSV…")));
+  gtk_widget_set_halign (GTK_WIDGET (self->export_button), GTK_ALIGN_END);
+  gtk_widget_set_hexpand (GTK_WIDGET (self->export_button), TRUE);
+  g_signal_connect (self->export_button, "clicked", G_CALLBACK (export_clicked_cb), self);
+  gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->export_button));
+  /* Owners only; for others the button is not there at all. */
+  gtk_widget_set_visible (GTK_WIDGET (self->export_button), role_at_least (self, "owner"));
+  gtk_box_append (GTK_BOX (box), bar);
+  g_signal_connect_swapped (self->history_filter, "notify::selected",
+                            G_CALLBACK (refresh_history), self);
+
+  self->history_store = g_list_store_new (MHF_TYPE_EVENT);
+  g_signal_connect (factory, "setup", G_CALLBACK (history_setup_cb), NULL);
+  g_signal_connect (factory, "bind", G_CALLBACK (history_bind_cb), NULL);
+  selection = GTK_SELECTION_MODEL (gtk_no_selection_new (G_LIST_MODEL (g_object_ref (self->history_store))));
+  self->history_view = GTK_LIST_VIEW (gtk_list_view_new (selection, factory));
+  gtk_widget_add_css_class (GTK_WIDGET (self->history_view), "rich-list");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->history_view),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, _("Delivery history"), -1);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scrolled), GTK_WIDGET (self->history_view));
+  gtk_widget_set_vexpand (scrolled, TRUE);
+  gtk_widget_set_margin_top (scrolled, 12);
+  g_signal_connect (scrolled, "edge-reached", G_CALLBACK (history_edge_cb), self);
+  gtk_box_append (GTK_BOX (box), scrolled);
+  return box;
+}
+
+static void
+outbox_changed_cb (MhfAgentClient *client,
+                   gint64          clinic,
+                   MhfClinicView  *self)
+{
+  if (clinic == self->clinic)
+    mhf_clinic_view_refresh (self);
+}
+
+static void
+mhf_clinic_view_dispose (GObject *object)
+{
+  MhfClinicView *self = MHF_CLINIC_VIEW (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_signal_handler (&self->changed_id, self->client);
+  G_OBJECT_CLASS (mhf_clinic_view_parent_class)->dispose (object);
+}
+
+static void
+mhf_clinic_view_finalize (GObject *object)
+{
+  MhfClinicView *self = MHF_CLINIC_VIEW (object);
+
+  g_clear_object (&self->client);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->history_store);
+  g_clear_pointer (&self->next_rows, g_ptr_array_unref);
+  g_clear_pointer (&self->warning_rows, g_ptr_array_unref);
+  g_free (self->clinic_name);
+  g_free (self->role);
+  G_OBJECT_CLASS (mhf_clinic_view_parent_class)->finalize (object);
+}
+
+static void
+mhf_clinic_view_class_init (MhfClinicViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = mhf_clinic_view_dispose;
+  object_class->finalize = mhf_clinic_view_finalize;
+}
+
+static void
+mhf_clinic_view_init (MhfClinicView *self)
+{
+  self->cancellable = g_cancellable_new ();
+  self->next_rows = g_ptr_array_new ();
+  self->warning_rows = g_ptr_array_new ();
+}
+
+/**
+ * mhf_clinic_view_new:
+ * @role: the signed-in user's role at the clinic: what it may do decides
+ *   which buttons exist
+ */
+MhfClinicView *
+mhf_clinic_view_new (MhfAgentClient *client,
+                     gint64          clinic,
+                     const char     *clinic_name,
+                     const char     *role)
+{
+  MhfClinicView *self = g_object_new (MHF_TYPE_CLINIC_VIEW, NULL);
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  GtkWidget *switcher = adw_view_switcher_new ();
+  AdwViewStackPage *page;
+
+  self->client = g_object_ref (client);
+  self->clinic = clinic;
+  self->clinic_name = g_strdup (clinic_name);
+  self->role = g_strdup (role);
+
+  self->stack = ADW_VIEW_STACK (adw_view_stack_new ());
+  gtk_widget_set_vexpand (GTK_WIDGET (self->stack), TRUE);
+  page = adw_view_stack_add_titled (self->stack, build_overview (self), "overview",
+                                    _("Overview"));
+  adw_view_stack_page_set_icon_name (page, "view-grid-symbolic");
+  page = adw_view_stack_add_titled (self->stack, build_outbox (self), "outbox", _("Outbox"));
+  adw_view_stack_page_set_icon_name (page, "mail-send-symbolic");
+  page = adw_view_stack_add_titled (self->stack, build_history (self), "history", _("History"));
+  adw_view_stack_page_set_icon_name (page, "document-open-recent-symbolic");
+
+  adw_view_switcher_set_stack (ADW_VIEW_SWITCHER (switcher), self->stack);
+  adw_view_switcher_set_policy (ADW_VIEW_SWITCHER (switcher), ADW_VIEW_SWITCHER_POLICY_WIDE);
+  gtk_widget_set_halign (switcher, GTK_ALIGN_CENTER);
+  gtk_widget_set_margin_top (switcher, 6);
+  gtk_box_append (GTK_BOX (box), switcher);
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->stack));
+  adw_bin_set_child (ADW_BIN (self), box);
+
+  self->changed_id = g_signal_connect (client, "outbox-changed", G_CALLBACK (outbox_changed_cb),
+                                       self);
+  mhf_clinic_view_refresh (self);
+  return self;
+}
+
+gint64
+mhf_clinic_view_get_clinic (MhfClinicView *self)
+{
+  g_return_val_if_fail (MHF_IS_CLINIC_VIEW (self), 0);
+  return self->clinic;
+}
+
+/* Reads every page again from the agent. */
+void
+mhf_clinic_view_refresh (MhfClinicView *self)
+{
+  g_return_if_fail (MHF_IS_CLINIC_VIEW (self));
+
+  refresh_overview (self);
+  refresh_outbox (self);
+  refresh_history (self);
+}
+
+void
+mhf_clinic_view_show_page (MhfClinicView *self,
+                           const char    *name)
+{
+  g_return_if_fail (MHF_IS_CLINIC_VIEW (self));
+  adw_view_stack_set_visible_child_name (self->stack, name);
+}
+
+guint
+mhf_clinic_view_get_n_outbox_rows (MhfClinicView *self)
+{
+  g_return_val_if_fail (MHF_IS_CLINIC_VIEW (self), 0);
+  return self->n_outbox_rows;
+}
+
+guint
+mhf_clinic_view_get_n_history_rows (MhfClinicView *self)
+{
+  g_return_val_if_fail (MHF_IS_CLINIC_VIEW (self), 0);
+  return g_list_model_get_n_items (G_LIST_MODEL (self->history_store));
+}

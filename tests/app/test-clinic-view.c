@@ -1,0 +1,487 @@
+/* test-clinic-view.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * The clinic's pages (Overview, Outbox, History) in the real window,
+ * against the real agent on a private bus with a real keyring and the fake
+ * Cliniko: a clinic connected, rules planned and sent into a folder, then
+ * the window signed in shows the outbox and the history; a message is
+ * cancelled through the dialog and found in the history with its reason;
+ * a staff member sees no export and no retry. With MHF_SCREENSHOT_DIR set,
+ * each page is saved as a PNG.
+ */
+
+#include "config.h"
+
+#include <adwaita.h>
+#include <gdk/x11/gdkx.h>
+#include <string.h>
+
+#include "mhf-clinic-view.h"
+#include "mhf-fake-cliniko.h"
+#include "mhf-test-bus.h"
+#include "mhf-window.h"
+
+#define WAIT_MS     30000
+#define INTERFACE   "com.myhealthfollowup.MyHealthFollowup.Agent1"
+#define OWNER_PASS  "correct horse battery"
+#define STAFF_PASS  "staff passphrase 1"
+#define KEY         "MS0xLTEyMzQ1Njc4OTAtYWJj-au2"
+
+typedef struct
+{
+  MhfTestBus      *bus;
+  MhfFakeCliniko  *fake;
+  GDBusConnection *setup;     /* the owner, setting up the clinic */
+  MhfAgentClient  *client;
+  MhfWindow       *window;
+  gint64           clinic;
+  char            *mail;
+} Fixture;
+
+typedef gboolean (*Predicate) (Fixture *f);
+
+static gboolean
+wake_cb (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+wait_until (Fixture   *f,
+            Predicate  predicate)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * 1000;
+  guint wake_id = g_timeout_add (50, wake_cb, NULL);
+  gboolean result;
+
+  while (!(result = predicate (f)) && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (wake_id);
+  return result;
+}
+
+static GVariant *
+call (Fixture    *f,
+      const char *method,
+      GVariant   *parameters)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *reply;
+
+  reply = g_dbus_connection_call_sync (f->setup, AGENT_BUS_NAME, AGENT_OBJECT_PATH, INTERFACE,
+                                       method, parameters, NULL, G_DBUS_CALL_FLAGS_NONE, 60000,
+                                       NULL, &error);
+  g_assert_no_error (error);
+  return reply;
+}
+
+static gint64
+call_x (Fixture    *f,
+        const char *method,
+        GVariant   *parameters)
+{
+  g_autoptr(GVariant) reply = call (f, method, parameters);
+  gint64 id = 0;
+
+  g_variant_get_child (reply, 0, "x", &id);
+  return id;
+}
+
+static guint
+count_outbox (Fixture    *f,
+              const char *state)
+{
+  g_autoptr(GVariant) reply = call (f, "ListOutbox",
+                                    g_variant_new_parsed ("(%x, {'state': <%s>, "
+                                                          "'limit': <uint32 500>})",
+                                                          f->clinic, state));
+  g_autoptr(GVariant) messages = g_variant_get_child_value (reply, 0);
+
+  return (guint) g_variant_n_children (messages);
+}
+
+static gboolean
+reference_ready (Fixture *f)
+{
+  g_autoptr(GVariant) reply = call (f, "GetClinikoStatus", g_variant_new ("(x)", f->clinic));
+  g_autoptr(GVariant) status = g_variant_get_child_value (reply, 0);
+  gint64 at = 0;
+
+  return g_variant_lookup (status, "reference-refreshed-at", "x", &at) && at > 0;
+}
+
+static gboolean
+nothing_due (Fixture *f)
+{
+  g_autoptr(GVariant) reply = call (f, "ListOutbox",
+                                    g_variant_new_parsed ("(%x, {'limit': <uint32 500>})",
+                                                          f->clinic));
+  g_autoptr(GVariant) messages = g_variant_get_child_value (reply, 0);
+  gint64 now = g_get_real_time ();
+
+  for (gsize i = 0; i < g_variant_n_children (messages); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (messages, i);
+      const char *state = NULL;
+      gint64 at = 0;
+
+      g_variant_lookup (row, "state", "&s", &state);
+      g_variant_lookup (row, "planned-at", "x", &at);
+      if (g_str_equal (state, "sending") || (g_str_equal (state, "planned") && at <= now))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autofree char *fixture = g_test_build_filename (G_TEST_DIST, "fake-cliniko",
+                                                    "sample-clinic.json", NULL);
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 template_id, rule;
+
+  f->fake = mhf_fake_cliniko_new (fixture, &error);
+  g_assert_no_error (error);
+  mhf_fake_cliniko_start (f->fake, &error);
+  g_assert_no_error (error);
+  f->bus = mhf_test_bus_new (MHF_TEST_BUS_KEYRING);
+  g_assert_nonnull (mhf_test_bus_wait_for_state (f->bus, "ready", WAIT_MS));
+  f->setup = g_dbus_connection_new_for_address_sync (mhf_test_bus_get_address (f->bus),
+                                                     G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                     G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                     NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  /* A connected clinic whose rules have planned and sent messages. */
+  g_variant_unref (call (f, "CreateOwner", g_variant_new ("(sss)", "olivia", "Olivia Owner",
+                                                          OWNER_PASS)));
+  f->clinic = call_x (f, "AddClinic", g_variant_new ("(s)", "Harbour Physio"));
+  g_variant_unref (call (f, "SetClinikoBaseUrl",
+                         g_variant_new ("(xs)", f->clinic, mhf_fake_cliniko_get_base_url (f->fake))));
+  g_variant_unref (call (f, "SetClinikoKey", g_variant_new ("(xs)", f->clinic, KEY)));
+  g_assert_true (wait_until (f, reference_ready));
+  f->mail = g_build_filename (mhf_test_bus_get_data_dir (f->bus), "..", "mail", NULL);
+  g_variant_unref (call (f, "SetEmailSettings",
+                         g_variant_new_parsed ("(%x, {'transport': <'file'>, 'folder': <%s>,"
+                                               " 'from-name': <'Harbour Physio'>,"
+                                               " 'from-address': <'hello@harbour.example.com'>})",
+                                               f->clinic, f->mail)));
+  template_id = call_x (f, "AddTemplate",
+                        g_variant_new ("(xssss)", f->clinic, "Reminder", "See you soon",
+                                       "Hi {{ patient.first_name }}", ""));
+  rule = call_x (f, "AddRule",
+                 g_variant_new_parsed ("(%x, {'name': <'Now'>, 'kind': <'reminder'>,"
+                                       " 'template': <%x>, 'timing': <'72h before'>,"
+                                       " 'last-minute': <true>})", f->clinic, template_id));
+  g_variant_unref (call (f, "SetRuleEnabled", g_variant_new ("(xxb)", f->clinic, rule, TRUE)));
+  rule = call_x (f, "AddRule",
+                 g_variant_new_parsed ("(%x, {'name': <'Day before'>, 'kind': <'reminder'>,"
+                                       " 'template': <%x>, 'timing': <'24h before'>})",
+                                       f->clinic, template_id));
+  g_variant_unref (call (f, "SetRuleEnabled", g_variant_new ("(xxb)", f->clinic, rule, TRUE)));
+  g_variant_unref (call (f, "ScanNow", g_variant_new ("(x)", f->clinic)));
+  g_assert_true (wait_until (f, nothing_due));
+  g_assert_cmpuint (count_outbox (f, "planned"), >, 0);
+  f->client = mhf_agent_client_new ();
+  f->window = g_object_ref (mhf_window_new (NULL, f->client));
+  gtk_window_set_default_size (GTK_WINDOW (f->window), 900, 700);
+  gtk_window_present (GTK_WINDOW (f->window));
+}
+
+static gboolean
+objects_gone (Fixture *f)
+{
+  return f->window == NULL && f->client == NULL;
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_object_add_weak_pointer (G_OBJECT (f->window), (gpointer *) &f->window);
+  g_object_add_weak_pointer (G_OBJECT (f->client), (gpointer *) &f->client);
+  gtk_window_destroy (GTK_WINDOW (f->window));
+  g_object_unref (f->window);
+  g_object_unref (f->client);
+  g_assert_true (wait_until (f, objects_gone));
+
+  g_dbus_connection_close_sync (f->setup, NULL, NULL);
+  g_clear_object (&f->setup);
+  g_clear_pointer (&f->bus, mhf_test_bus_free);
+  mhf_fake_cliniko_stop (f->fake);
+  g_clear_object (&f->fake);
+  g_free (f->mail);
+}
+
+/* ---- helpers over the widget tree ------------------------------------------------------------ */
+
+static GtkWidget *
+find_widget (GtkWidget *widget,
+             GType      type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_widget (child, type);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* A button by the start of its accessible label, e.g. "Cancel message". */
+static GtkButton *
+find_button (GtkWidget  *widget,
+             const char *label_prefix)
+{
+  if (GTK_IS_BUTTON (widget) && gtk_widget_get_mapped (widget))
+    {
+      const char *text = gtk_button_get_label (GTK_BUTTON (widget));
+
+      if (text != NULL && g_str_has_prefix (text, label_prefix))
+        return GTK_BUTTON (widget);
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkButton *found = find_button (child, label_prefix);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static gboolean
+shows_text (GtkWidget  *widget,
+            const char *needle)
+{
+  if (GTK_IS_LABEL (widget) && gtk_widget_get_mapped (widget) &&
+      strstr (gtk_label_get_text (GTK_LABEL (widget)), needle) != NULL)
+    return TRUE;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (shows_text (child, needle))
+      return TRUE;
+  return FALSE;
+}
+
+/* Lets a page that was just shown map and draw. */
+static void
+settle (void)
+{
+  for (int i = 0; i < 25; i++)
+    {
+      g_usleep (20 * 1000);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+}
+
+static MhfClinicView *
+view (Fixture *f)
+{
+  return MHF_CLINIC_VIEW (find_widget (GTK_WIDGET (f->window), MHF_TYPE_CLINIC_VIEW));
+}
+
+static gboolean
+clinic_shown (Fixture *f)
+{
+  return g_strcmp0 (mhf_window_get_visible_page_name (f->window), "clinic") == 0 &&
+         view (f) != NULL && mhf_clinic_view_get_n_outbox_rows (view (f)) > 0 &&
+         mhf_clinic_view_get_n_history_rows (view (f)) > 0;
+}
+
+static void
+screenshot (Fixture    *f,
+            const char *name)
+{
+  const char *dir = g_getenv ("MHF_SCREENSHOT_DIR");
+  g_autofree char *path = NULL;
+  g_autofree char *window_id = NULL;
+  GdkSurface *surface;
+
+  if (dir == NULL)
+    return;
+  settle ();
+  surface = gtk_native_get_surface (GTK_NATIVE (f->window));
+  path = g_build_filename (dir, name, NULL);
+  window_id = g_strdup_printf ("0x%lx",
+                               (unsigned long) gdk_x11_surface_get_xid (surface));
+  g_assert_cmpint (mhf_test_run (NULL, NULL, NULL, "/usr/bin/import", "-window", window_id,
+                                 path, NULL), ==, 0);
+}
+
+typedef struct
+{
+  Fixture *f;
+  gboolean done;
+  GError  *error;
+} SignIn;
+
+static void
+signed_in_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  SignIn *s = user_data;
+
+  mhf_agent_client_sign_in_finish (MHF_AGENT_CLIENT (object), result, &s->error);
+  s->done = TRUE;
+}
+
+static gboolean
+client_ready (Fixture *f)
+{
+  return mhf_agent_client_get_session_known (f->client);
+}
+
+static void
+sign_in (Fixture    *f,
+         const char *user,
+         const char *pass)
+{
+  SignIn s = { f, FALSE, NULL };
+
+  g_assert_true (wait_until (f, client_ready));
+  mhf_agent_client_sign_in_async (f->client, user, pass, NULL, signed_in_cb, &s);
+  while (!s.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (s.error);
+}
+
+/* ---- tests --------------------------------------------------------------------------------- */
+
+static GtkWidget *
+dialog_shown (void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();   /* transfer none */
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GObject) window = g_list_model_get_item (toplevels, i);
+
+      if (ADW_IS_MESSAGE_DIALOG (window) && gtk_widget_get_visible (GTK_WIDGET (window)))
+        return GTK_WIDGET (window);
+    }
+  return NULL;
+}
+
+static gboolean
+has_dialog (Fixture *f)
+{
+  return dialog_shown () != NULL;
+}
+
+static gboolean
+cancelled_in_history (Fixture *f)
+{
+  return count_outbox (f, "cancelled") == 1 && shows_text (GTK_WIDGET (view (f)),
+                                                           "Cancelled by a user.");
+}
+
+static void
+test_pages_and_cancel (Fixture       *f,
+                       gconstpointer  data)
+{
+  GtkButton *cancel;
+  GtkWidget *dialog;
+  GtkWidget *entry;
+
+  sign_in (f, "olivia", OWNER_PASS);
+  g_assert_true (wait_until (f, clinic_shown));
+  settle ();
+
+  /* Overview: today's counts and the next sends. */
+  g_assert_true (shows_text (GTK_WIDGET (view (f)), "Sent today"));
+  g_assert_true (shows_text (GTK_WIDGET (view (f)), "Next Sends"));
+  screenshot (f, "overview.png");
+
+  /* Outbox: the planned messages, each with its Cancel button. */
+  mhf_clinic_view_show_page (view (f), "outbox");
+  screenshot (f, "outbox.png");
+  g_assert_true (shows_text (GTK_WIDGET (view (f)), "Day before ·"));
+  g_assert_false (shows_text (GTK_WIDGET (view (f)), "Sent"));
+  cancel = find_button (GTK_WIDGET (view (f)), "_Cancel");
+  g_assert_nonnull (cancel);
+  g_signal_emit_by_name (cancel, "clicked");
+  g_assert_true (wait_until (f, has_dialog));
+  settle ();
+  dialog = dialog_shown ();
+  entry = find_widget (dialog, GTK_TYPE_ENTRY);
+  g_assert_nonnull (entry);
+  gtk_editable_set_text (GTK_EDITABLE (entry), "patient phoned");
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "cancel-message");
+
+  /* History: the cancellation, with its reason in words, and no clear
+   * address anywhere. */
+  mhf_clinic_view_show_page (view (f), "history");
+  g_assert_true (wait_until (f, cancelled_in_history));
+  g_assert_true (shows_text (GTK_WIDGET (view (f)), "***@"));
+  g_assert_false (shows_text (GTK_WIDGET (view (f)), "@example.com"));
+  g_assert_nonnull (find_button (GTK_WIDGET (view (f)), "_Export"));
+  screenshot (f, "history.png");
+}
+
+static gboolean
+history_shown (Fixture *f)
+{
+  return view (f) != NULL && mhf_clinic_view_get_n_history_rows (view (f)) > 0;
+}
+
+static gboolean
+skipped_listed (Fixture *f)
+{
+  return shows_text (GTK_WIDGET (view (f)), "Skipped —");
+}
+
+static void
+test_staff_sees_no_owner_controls (Fixture       *f,
+                                   gconstpointer  data)
+{
+  /* A receptionist: can cancel, cannot export or retry. */
+  g_variant_unref (call (f, "AddUser", g_variant_new ("(sss)", "sam", "Sam Staff", STAFF_PASS)));
+  g_variant_unref (call (f, "SetRole", g_variant_new ("(sxs)", "sam", f->clinic, "staff")));
+
+  sign_in (f, "sam", STAFF_PASS);
+  g_assert_true (wait_until (f, clinic_shown));
+  mhf_clinic_view_show_page (view (f), "history");
+  g_assert_true (wait_until (f, history_shown));
+  settle ();
+  g_assert_null (find_button (GTK_WIDGET (view (f)), "_Export"));
+  mhf_clinic_view_show_page (view (f), "outbox");
+  settle ();
+  g_assert_nonnull (find_button (GTK_WIDGET (view (f)), "_Cancel"));
+  /* Skipped messages: a manager could plan them again, staff cannot. */
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (find_widget (GTK_WIDGET (view (f)),
+                                                          GTK_TYPE_DROP_DOWN)), 3);
+  g_assert_true (wait_until (f, skipped_listed));
+  settle ();
+  g_assert_null (find_button (GTK_WIDGET (view (f)), "_Retry"));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_setenv ("ADW_DISABLE_PORTAL", "1", TRUE);
+  g_unsetenv ("DBUS_SESSION_BUS_ADDRESS");
+  g_content_type_set_mime_dirs (NULL);
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  gtk_init ();
+  adw_init ();
+
+  g_test_add ("/mhf/app/clinic/pages-and-cancel", Fixture, NULL, fixture_setup,
+              test_pages_and_cancel, fixture_teardown);
+  g_test_add ("/mhf/app/clinic/staff", Fixture, NULL, fixture_setup,
+              test_staff_sees_no_owner_controls, fixture_teardown);
+
+  return g_test_run ();
+}
