@@ -370,6 +370,14 @@ test_login_refused_pauses (Fixture       *f,
 
   /* The right password resumes sending. */
   set_smtp (f, smtp, SMTP_PASS, TRUE);
+  for (deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+       count_state (rows, "planned", "smtp-login-failed") > 0; )
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (100 * 1000);
+      g_clear_pointer (&rows, g_variant_unref);
+      rows = outbox (f, NULL);
+    }
   g_clear_pointer (&rows, g_variant_unref);
   rows = wait_until_none (f, "retry_wait", NULL);
   g_assert_cmpuint (count_state (rows, "sent", NULL), >, 0);
