@@ -15,6 +15,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "clinic-fixture.h"
 
@@ -43,6 +44,14 @@ static char *
 script (const char *name)
 {
   return g_test_build_filename (G_TEST_DIST, "mail", name, NULL);
+}
+
+/* A test that fails must not leave the server behind (holding the test
+ * runner's output open). */
+static void
+die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
 static Smtp *
@@ -78,8 +87,13 @@ smtp_start (const char *first_arg,
   va_end (args);
   g_ptr_array_add (argv, NULL);
 
-  smtp->server = g_subprocess_newv ((const char * const *) argv->pdata,
-                                    G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  {
+    g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+
+    g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+    smtp->server = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata,
+                                                 &error);
+  }
   g_assert_no_error (error);
   lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (smtp->server));
   port = g_data_input_stream_read_line (lines, NULL, NULL, &error);

@@ -17,6 +17,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "mhf-fake-cliniko.h"
 #include "mhf-ipc-agent.h"
@@ -52,6 +53,12 @@ smtp_source_rate (guint port)
                          "-f", "bench@example.com", "-t", "patient@example.org", target, NULL);
   t1 = g_get_monotonic_time ();
   return status == 0 ? N_MESSAGES / ((t1 - t0) / 1e6) : 0;
+}
+
+static void
+die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
 /* Sends every job through the agent's transport; messages per second. */
@@ -99,9 +106,15 @@ bench_smtp (void)
     return 1;
   /* STARTTLS offered but not required, so that smtp-source (no TLS) can
    * talk to the same server. */
-  server = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                             &error, "/usr/bin/python3", server_py, "--out", out, "--cert", cert,
-                             "--key", key, "--tls-optional", NULL);
+  {
+    g_autoptr(GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+
+    g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+    server = g_subprocess_launcher_spawn (launcher, &error, "/usr/bin/python3", server_py,
+                                          "--out", out, "--cert", cert, "--key", key,
+                                          "--tls-optional", NULL);
+  }
   if (server == NULL)
     return 1;
   lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
