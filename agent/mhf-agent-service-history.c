@@ -57,26 +57,35 @@ parse_filter (GVariant  *dict,
   return TRUE;
 }
 
+/* Only the conditions given, so that SQLite reads the first page from an
+ * index in id order instead of sorting the clinic's whole history. */
 static sqlite3_stmt *
 query (sqlite3       *db,
        gint64         clinic_id,
        const Filter  *filter,
        GError       **error)
 {
+  g_autoptr(GString) sql = g_string_new ("SELECT id, at, coalesce(outbox_id, 0), coalesce(rule_id, 0),"
+                                         "       coalesce(template_name, ''), state,"
+                                         "       coalesce(reason, ''), coalesce(masked_recipient, ''),"
+                                         "       coalesce(recipient_hash, ''), coalesce(smtp_code, 0)"
+                                         "  FROM delivery_events WHERE clinic_id = ?1");
   sqlite3_stmt *stmt = NULL;
   int rc;
 
-  rc = sqlite3_prepare_v2 (db,
-                           "SELECT id, at, coalesce(outbox_id, 0), coalesce(rule_id, 0),"
-                           "       coalesce(template_name, ''), state, coalesce(reason, ''),"
-                           "       coalesce(masked_recipient, ''), coalesce(recipient_hash, ''),"
-                           "       coalesce(smtp_code, 0)"
-                           "  FROM delivery_events"
-                           " WHERE clinic_id = ?1 AND (?2 IS NULL OR state = ?2)"
-                           "   AND (?3 = 0 OR rule_id = ?3) AND at >= ?4"
-                           "   AND (?5 = 0 OR at < ?5) AND (?6 = 0 OR id < ?6)"
-                           " ORDER BY id DESC LIMIT ?7",
-                           -1, &stmt, NULL);
+  if (filter->state != NULL)
+    g_string_append (sql, " AND state = ?2");
+  if (filter->rule != 0)
+    g_string_append (sql, " AND rule_id = ?3");
+  if (filter->from != 0)
+    g_string_append (sql, " AND at >= ?4");
+  if (filter->to != 0)
+    g_string_append (sql, " AND at < ?5");
+  if (filter->before != 0)
+    g_string_append (sql, " AND id < ?6");
+  g_string_append (sql, " ORDER BY id DESC LIMIT ?7");
+
+  rc = sqlite3_prepare_v2 (db, sql->str, -1, &stmt, NULL);
   if (rc != SQLITE_OK)
     {
       mhf_store_set_error (error, db, rc, "Reading the history");
@@ -85,10 +94,14 @@ query (sqlite3       *db,
   sqlite3_bind_int64 (stmt, 1, clinic_id);
   if (filter->state != NULL)
     sqlite3_bind_text (stmt, 2, filter->state, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64 (stmt, 3, filter->rule);
-  sqlite3_bind_int64 (stmt, 4, filter->from);
-  sqlite3_bind_int64 (stmt, 5, filter->to);
-  sqlite3_bind_int64 (stmt, 6, filter->before);
+  if (filter->rule != 0)
+    sqlite3_bind_int64 (stmt, 3, filter->rule);
+  if (filter->from != 0)
+    sqlite3_bind_int64 (stmt, 4, filter->from);
+  if (filter->to != 0)
+    sqlite3_bind_int64 (stmt, 5, filter->to);
+  if (filter->before != 0)
+    sqlite3_bind_int64 (stmt, 6, filter->before);
   sqlite3_bind_int64 (stmt, 7, filter->limit);
   return stmt;
 }

@@ -63,6 +63,7 @@ static const char * const migrations[] = {
   RESOURCE_BASE "/agent/migrations/0002-roles-scope-and-settings.sql",
   RESOURCE_BASE "/agent/migrations/0003-cliniko-reference.sql",
   RESOURCE_BASE "/agent/migrations/0004-email-settings.sql",
+  RESOURCE_BASE "/agent/migrations/0005-history-indexes.sql",
 };
 
 guint
