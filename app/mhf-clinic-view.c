@@ -99,6 +99,14 @@ struct _MhfClinicView
   gint64            history_next;
   gboolean          history_loading;
   guint             history_generation;
+
+  /* Rules, Templates and Audit: managers and owners */
+  GtkListBox       *rules_list;
+  GtkListBox       *templates_list;
+  GtkListBox       *audit_list;
+  AdwActionRow     *audit_integrity_row;
+  guint             n_rules_rows;
+  guint             n_audit_rows;
 };
 
 G_DEFINE_FINAL_TYPE (MhfClinicView, mhf_clinic_view, ADW_TYPE_BIN)
@@ -206,6 +214,16 @@ show_error (MhfClinicView *self,
     adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), adw_toast_new (text));
 }
 
+/* Rows show text from the agent and the user's own data: never markup. */
+static GtkWidget *
+plain_row (void)
+{
+  GtkWidget *row = adw_action_row_new ();
+
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+  return row;
+}
+
 static void
 set_count (AdwActionRow *row,
            guint         count)
@@ -231,7 +249,7 @@ add_warning (MhfClinicView *self,
              const char    *title,
              const char    *subtitle)
 {
-  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *row = plain_row ();
   GtkWidget *icon = gtk_image_new_from_icon_name ("dialog-warning-symbolic");
 
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
@@ -314,7 +332,7 @@ planned_cb (GObject      *object,
     {
       GVariant *message = g_ptr_array_index (sorted, i);
       g_autofree char *when = format_local (dict_x (message, "planned-at"));
-      GtkWidget *row = adw_action_row_new ();
+      GtkWidget *row = plain_row ();
 
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), dict_s (message, "rule-name"));
       adw_action_row_set_subtitle (ADW_ACTION_ROW (row), when);
@@ -323,7 +341,7 @@ planned_cb (GObject      *object,
     }
   if (sorted->len == 0)
     {
-      GtkWidget *row = adw_action_row_new ();
+      GtkWidget *row = plain_row ();
 
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Nothing is planned"));
       adw_preferences_group_add (self->next_group, row);
@@ -520,7 +538,7 @@ outbox_row (MhfClinicView *self,
     ? g_strdup_printf ("%s — %s", state_to_words (state), reason)
     : g_strdup (state_to_words (state));
   gint64 id = dict_x (message, "id");
-  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *row = plain_row ();
   gboolean pending = g_str_equal (state, "planned") || g_str_equal (state, "retry_wait");
   gboolean finished = g_str_equal (state, "failed") || g_str_equal (state, "interrupted") ||
                       g_str_equal (state, "skipped") || g_str_equal (state, "cancelled");
@@ -818,13 +836,452 @@ export_clicked_cb (GtkButton     *button,
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
 }
 
+
+/* ---- Rules, Templates, Audit (managers and owners) -------------------------------------------- */
+
+static void
+clear_list (GtkListBox *list)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (list))) != NULL)
+    gtk_list_box_remove (list, child);
+}
+
+static void
+present_message (MhfClinicView *self,
+                 const char    *heading,
+                 const char    *body)
+{
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+  GtkWidget *dialog = adw_message_dialog_new (GTK_WINDOW (window), heading, body);
+
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+dry_run_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GVariant) first = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) body = g_string_new (NULL);
+  guint32 planned = 0, filtered = 0, cancelled = 0, too_late = 0, past = 0;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@a{sv})", &summary);
+  g_variant_lookup (summary, "planned", "u", &planned);
+  g_variant_lookup (summary, "filtered-out", "u", &filtered);
+  g_variant_lookup (summary, "cancelled", "u", &cancelled);
+  g_variant_lookup (summary, "too-late", "u", &too_late);
+  g_variant_lookup (summary, "in-the-past", "u", &past);
+  g_string_append_printf (body, g_dngettext (GETTEXT_PACKAGE,
+                                             "It would plan %u message in the next 7 days.",
+                                             "It would plan %u messages in the next 7 days.",
+                                             planned), planned);
+  g_string_append_printf (body, "\n%s %u\n%s %u\n%s %u\n%s %u",
+                          _("Left out by the filters:"), filtered,
+                          _("Cancelled or deleted:"), cancelled,
+                          _("No useful time left:"), too_late,
+                          _("Would have gone already:"), past);
+  first = g_variant_lookup_value (summary, "first-planned", G_VARIANT_TYPE ("ax"));
+  if (first != NULL && g_variant_n_children (first) > 0)
+    {
+      gint64 when = 0;
+      g_autofree char *text = NULL;
+
+      g_variant_get_child (first, 0, "x", &when);
+      text = format_local (when);
+      g_string_append_printf (body, "\n%s %s", _("The first would go:"), text);
+    }
+  present_message (self, _("Dry Run"), body->str);
+}
+
+static void
+dry_run_clicked_cb (GtkButton     *button,
+                    MhfClinicView *self)
+{
+  GVariant *rule = g_object_get_data (G_OBJECT (button), "rule");
+
+  mhf_agent_client_call_async (self->client, "DryRunRule",
+                               g_variant_new ("(x@a{sv}u)", self->clinic, rule, 7),
+                               self->cancellable, dry_run_cb, g_object_ref (self));
+}
+
+static void
+rule_enabled_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    show_error (self, error);
+  mhf_clinic_view_refresh (self);
+}
+
+static gboolean
+rule_switch_cb (GtkSwitch     *toggle,
+                gboolean       state,
+                MhfClinicView *self)
+{
+  gint64 id = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (toggle), "rule-id"));
+
+  mhf_agent_client_call_async (self->client, "SetRuleEnabled",
+                               g_variant_new ("(xxb)", self->clinic, id, state),
+                               self->cancellable, rule_enabled_cb, g_object_ref (self));
+  return FALSE;
+}
+
+static void
+rules_cb (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) rules = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@aa{sv})", &rules);
+  clear_list (self->rules_list);
+  for (gsize i = 0; i < g_variant_n_children (rules); i++)
+    {
+      g_autoptr(GVariant) rule = g_variant_get_child_value (rules, i);
+      const char *window = dict_s (rule, "window");
+      g_autofree char *subtitle = g_strdup_printf ("%s · %s%s%s\n%s %s", dict_s (rule, "kind"),
+                                                   dict_s (rule, "timing"),
+                                                   *window != '\0' ? " · " : "", window,
+                                                   _("Sent only if"),
+                                                   dict_s (rule, "gated-by"));
+      g_autofree char *switch_name = g_strdup_printf (_("Rule “%s” enabled"),
+                                                      dict_s (rule, "name"));
+      g_autofree char *dry_name = g_strdup_printf (_("Dry run of rule “%s”"),
+                                                   dict_s (rule, "name"));
+      GtkWidget *row = plain_row ();
+      GtkWidget *toggle = gtk_switch_new ();
+      GtkWidget *dry = gtk_button_new_with_mnemonic (_("_Dry Run…"));
+      gboolean enabled = FALSE;
+
+      g_variant_lookup (rule, "enabled", "b", &enabled);
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), dict_s (rule, "name"));
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+      adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 3);
+      gtk_switch_set_active (GTK_SWITCH (toggle), enabled);
+      gtk_widget_set_valign (toggle, GTK_ALIGN_CENTER);
+      gtk_widget_set_valign (dry, GTK_ALIGN_CENTER);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (toggle), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      switch_name, -1);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (dry), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      dry_name, -1);
+      g_object_set_data (G_OBJECT (toggle), "rule-id", GSIZE_TO_POINTER ((gsize) dict_x (rule, "id")));
+      g_object_set_data_full (G_OBJECT (dry), "rule", g_variant_ref (rule),
+                              (GDestroyNotify) g_variant_unref);
+      g_signal_connect (toggle, "state-set", G_CALLBACK (rule_switch_cb), self);
+      g_signal_connect (dry, "clicked", G_CALLBACK (dry_run_clicked_cb), self);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), dry);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), toggle);
+      gtk_list_box_append (self->rules_list, row);
+    }
+  self->n_rules_rows = (guint) g_variant_n_children (rules);
+}
+
+static void
+preview_cb (GObject      *object,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) preview = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *body = NULL;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@a{sv})", &preview);
+  body = g_strdup_printf ("%s\n\n%s", dict_s (preview, "subject"), dict_s (preview, "text"));
+  present_message (self, _("Preview with Sample Data"), body);
+}
+
+static void
+preview_clicked_cb (GtkButton     *button,
+                    MhfClinicView *self)
+{
+  GVariant *template = g_object_get_data (G_OBJECT (button), "template");
+
+  mhf_agent_client_call_async (self->client, "PreviewTemplate",
+                               g_variant_new ("(xsss)", self->clinic,
+                                              dict_s (template, "subject"),
+                                              dict_s (template, "body-text"),
+                                              dict_s (template, "body-html")),
+                               self->cancellable, preview_cb, g_object_ref (self));
+}
+
+static void
+test_email_cb (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  GtkWidget *overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
+  const char *text;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply != NULL)
+    text = _("Test email sent");
+  else if (g_error_matches (error, MHF_ERROR, MHF_ERROR_SMTP_FAILED))
+    text = _("The mail server did not take the test email. Check the email settings.");
+  else if (g_error_matches (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT))
+    text = _("That is not a valid email address.");
+  else if (g_error_matches (error, MHF_ERROR, MHF_ERROR_NOT_ALLOWED))
+    text = _("Email sending is not set up for this clinic.");
+  else
+    text = _("The agent could not do that. Try again.");
+  if (overlay != NULL)
+    adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), adw_toast_new (text));
+}
+
+static void
+test_email_response_cb (AdwMessageDialog *dialog,
+                        const char       *response,
+                        MhfClinicView    *self)
+{
+  GtkEditable *entry = g_object_get_data (G_OBJECT (dialog), "address");
+  gint64 id = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (dialog), "template-id"));
+
+  if (!g_str_equal (response, "send"))
+    return;
+  mhf_agent_client_call_async (self->client, "SendTestEmail",
+                               g_variant_new ("(xxs)", self->clinic, id,
+                                              gtk_editable_get_text (entry)),
+                               self->cancellable, test_email_cb, g_object_ref (self));
+}
+
+static void
+test_email_clicked_cb (GtkButton     *button,
+                       MhfClinicView *self)
+{
+  GVariant *template = g_object_get_data (G_OBJECT (button), "template");
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+  GtkWidget *entry = gtk_entry_new ();
+  GtkWidget *dialog;
+
+  dialog = adw_message_dialog_new (GTK_WINDOW (window), _("Send a Test Email"),
+                                   _("The template goes out filled with sample data, never a "
+                                     "patient's."));
+  gtk_entry_set_input_purpose (GTK_ENTRY (entry), GTK_INPUT_PURPOSE_EMAIL);
+  gtk_entry_set_placeholder_text (GTK_ENTRY (entry), _("Email address"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (entry), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Email address"), -1);
+  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), entry);
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog), "cancel", _("_Cancel"),
+                                    "send", _("_Send"), NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "send",
+                                              ADW_RESPONSE_SUGGESTED);
+  g_object_set_data (G_OBJECT (dialog), "address", entry);
+  g_object_set_data (G_OBJECT (dialog), "template-id",
+                     GSIZE_TO_POINTER ((gsize) dict_x (template, "id")));
+  g_signal_connect (dialog, "response", G_CALLBACK (test_email_response_cb), self);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+templates_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) templates = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@aa{sv})", &templates);
+  clear_list (self->templates_list);
+  for (gsize i = 0; i < g_variant_n_children (templates); i++)
+    {
+      g_autoptr(GVariant) template = g_variant_get_child_value (templates, i);
+      GtkWidget *row = plain_row ();
+      GtkWidget *preview = gtk_button_new_with_mnemonic (_("_Preview"));
+      GtkWidget *test = gtk_button_new_with_mnemonic (_("Send _Test…"));
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), dict_s (template, "name"));
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), dict_s (template, "subject"));
+      gtk_widget_set_valign (preview, GTK_ALIGN_CENTER);
+      gtk_widget_set_valign (test, GTK_ALIGN_CENTER);
+      g_object_set_data_full (G_OBJECT (preview), "template", g_variant_ref (template),
+                              (GDestroyNotify) g_variant_unref);
+      g_object_set_data_full (G_OBJECT (test), "template", g_variant_ref (template),
+                              (GDestroyNotify) g_variant_unref);
+      g_signal_connect (preview, "clicked", G_CALLBACK (preview_clicked_cb), self);
+      g_signal_connect (test, "clicked", G_CALLBACK (test_email_clicked_cb), self);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), preview);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), test);
+      gtk_list_box_append (self->templates_list, row);
+    }
+}
+
+static void
+verify_cb (GObject      *object,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  gboolean intact = FALSE;
+  guint32 entries = 0;
+  gint64 broken = 0;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@a{sv})", &summary);
+  g_variant_lookup (summary, "intact", "b", &intact);
+  g_variant_lookup (summary, "entries", "u", &entries);
+  g_variant_lookup (summary, "first-broken", "x", &broken);
+  if (intact)
+    text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Intact: %u entry checked",
+                                         "Intact: %u entries checked", entries), entries);
+  else
+    text = g_strdup_printf (_("Broken: entry %" G_GINT64_FORMAT " does not match its hash"),
+                            broken);
+  adw_action_row_set_subtitle (self->audit_integrity_row, text);
+}
+
+static void
+audit_cb (GObject      *object,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 next = 0;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@aa{sv}x)", &entries, &next);
+  clear_list (self->audit_list);
+  for (gsize i = 0; i < g_variant_n_children (entries); i++)
+    {
+      g_autoptr(GVariant) entry = g_variant_get_child_value (entries, i);
+      g_autofree char *when = format_local (dict_x (entry, "at"));
+      g_autofree char *title = g_strdup_printf ("%s · %s · %s", when, dict_s (entry, "user"),
+                                                dict_s (entry, "action"));
+      GtkWidget *row = plain_row ();
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), dict_s (entry, "summary"));
+      adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 3);
+      gtk_list_box_append (self->audit_list, row);
+    }
+  self->n_audit_rows = (guint) g_variant_n_children (entries);
+}
+
+static void
+refresh_admin (MhfClinicView *self)
+{
+  if (!role_at_least (self, "manager"))
+    return;
+  mhf_agent_client_call_async (self->client, "ListRules", g_variant_new ("(x)", self->clinic),
+                               self->cancellable, rules_cb, g_object_ref (self));
+  mhf_agent_client_call_async (self->client, "ListTemplates", g_variant_new ("(x)", self->clinic),
+                               self->cancellable, templates_cb, g_object_ref (self));
+  mhf_agent_client_call_async (self->client, "ListAudit",
+                               g_variant_new ("(xxu)", self->clinic, (gint64) 0, 200),
+                               self->cancellable, audit_cb, g_object_ref (self));
+  mhf_agent_client_call_async (self->client, "VerifyAudit", g_variant_new ("(x)", self->clinic),
+                               self->cancellable, verify_cb, g_object_ref (self));
+}
+
+static GtkWidget *
+boxed_page (GtkListBox **list,
+            const char  *title,
+            const char  *description,
+            GtkWidget   *extra)
+{
+  GtkWidget *page = adw_preferences_page_new ();
+  GtkWidget *group = adw_preferences_group_new ();
+
+  adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (group), title);
+  adw_preferences_group_set_description (ADW_PREFERENCES_GROUP (group), description);
+  *list = GTK_LIST_BOX (gtk_list_box_new ());
+  gtk_list_box_set_selection_mode (*list, GTK_SELECTION_NONE);
+  gtk_widget_add_css_class (GTK_WIDGET (*list), "boxed-list");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (*list), GTK_ACCESSIBLE_PROPERTY_LABEL, title,
+                                  -1);
+  adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), GTK_WIDGET (*list));
+  if (extra != NULL)
+    adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (extra));
+  adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (group));
+  return page;
+}
+
+static GtkWidget *
+build_audit (MhfClinicView *self)
+{
+  GtkWidget *integrity = adw_preferences_group_new ();
+  GtkWidget *row = plain_row ();
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Integrity"));
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), "…");
+  adw_preferences_group_add (ADW_PREFERENCES_GROUP (integrity), row);
+  self->audit_integrity_row = ADW_ACTION_ROW (row);
+  return boxed_page (&self->audit_list, _("Audit Log"),
+                     _("Every change to this clinic's settings, newest first. Each entry is "
+                       "chained to the one before, so a changed entry shows up above."),
+                     integrity);
+}
+
 /* ---- building ---------------------------------------------------------------------------- */
 
 static AdwActionRow *
 count_row (AdwPreferencesGroup *group,
            const char          *title)
 {
-  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *row = plain_row ();
 
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), "…");
@@ -1040,6 +1497,28 @@ mhf_clinic_view_new (MhfAgentClient *client,
   page = adw_view_stack_add_titled (self->stack, build_history (self), "history", _("History"));
   adw_view_stack_page_set_icon_name (page, "document-open-recent-symbolic");
 
+  /* Managers and owners only: for staff these pages do not exist. */
+  if (role_at_least (self, "manager"))
+    {
+      page = adw_view_stack_add_titled (self->stack,
+                                        boxed_page (&self->rules_list, _("Rules"),
+                                                    _("Which appointments get which template, "
+                                                      "and when. A dry run shows what a rule "
+                                                      "would send before you enable it."),
+                                                    NULL),
+                                        "rules", _("Rules"));
+      adw_view_stack_page_set_icon_name (page, "view-list-symbolic");
+      page = adw_view_stack_add_titled (self->stack,
+                                        boxed_page (&self->templates_list, _("Templates"),
+                                                    _("Previews and test emails use sample "
+                                                      "data, never a patient's."),
+                                                    NULL),
+                                        "templates", _("Templates"));
+      adw_view_stack_page_set_icon_name (page, "document-edit-symbolic");
+      page = adw_view_stack_add_titled (self->stack, build_audit (self), "audit", _("Audit"));
+      adw_view_stack_page_set_icon_name (page, "security-high-symbolic");
+    }
+
   adw_view_switcher_set_stack (ADW_VIEW_SWITCHER (switcher), self->stack);
   adw_view_switcher_set_policy (ADW_VIEW_SWITCHER (switcher), ADW_VIEW_SWITCHER_POLICY_WIDE);
   gtk_widget_set_halign (switcher, GTK_ALIGN_CENTER);
@@ -1070,6 +1549,21 @@ mhf_clinic_view_refresh (MhfClinicView *self)
   refresh_overview (self);
   refresh_outbox (self);
   refresh_history (self);
+  refresh_admin (self);
+}
+
+guint
+mhf_clinic_view_get_n_rules_rows (MhfClinicView *self)
+{
+  g_return_val_if_fail (MHF_IS_CLINIC_VIEW (self), 0);
+  return self->n_rules_rows;
+}
+
+guint
+mhf_clinic_view_get_n_audit_rows (MhfClinicView *self)
+{
+  g_return_val_if_fail (MHF_IS_CLINIC_VIEW (self), 0);
+  return self->n_audit_rows;
 }
 
 void

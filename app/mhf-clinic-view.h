@@ -25,5 +25,7 @@ void           mhf_clinic_view_show_page   (MhfClinicView  *self,
                                             const char     *name);
 guint          mhf_clinic_view_get_n_outbox_rows  (MhfClinicView *self);
 guint          mhf_clinic_view_get_n_history_rows (MhfClinicView *self);
+guint          mhf_clinic_view_get_n_rules_rows   (MhfClinicView *self);
+guint          mhf_clinic_view_get_n_audit_rows   (MhfClinicView *self);
 
 G_END_DECLS

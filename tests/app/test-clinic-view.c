@@ -431,6 +431,85 @@ test_pages_and_cancel (Fixture       *f,
 }
 
 static gboolean
+admin_loaded (Fixture *f)
+{
+  return mhf_clinic_view_get_n_rules_rows (view (f)) == 2 &&
+         mhf_clinic_view_get_n_audit_rows (view (f)) > 0;
+}
+
+static gboolean
+rule_disabled (Fixture *f)
+{
+  g_autoptr(GVariant) reply = call (f, "ListRules", g_variant_new ("(x)", f->clinic));
+  g_autoptr(GVariant) rules = g_variant_get_child_value (reply, 0);
+  guint enabled = 0;
+
+  for (gsize i = 0; i < g_variant_n_children (rules); i++)
+    {
+      g_autoptr(GVariant) rule = g_variant_get_child_value (rules, i);
+      gboolean on = FALSE;
+
+      g_variant_lookup (rule, "enabled", "b", &on);
+      enabled += on;
+    }
+  return enabled == 1;
+}
+
+static void
+close_dialog (void)
+{
+  GtkWidget *dialog = dialog_shown ();
+
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "close");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+}
+
+static void
+test_rules_templates_audit (Fixture       *f,
+                            gconstpointer  data)
+{
+  GtkWidget *dialog;
+  GtkWidget *toggle;
+
+  sign_in (f, "olivia", OWNER_PASS);
+  g_assert_true (wait_until (f, clinic_shown));
+  g_assert_true (wait_until (f, admin_loaded));
+
+  /* Rules: which Cliniko setting gates each, a dry run, enable/disable. */
+  mhf_clinic_view_show_page (view (f), "rules");
+  settle ();
+  g_assert_true (shows_text (GTK_WIDGET (view (f)), "reminder type in Cliniko includes Email"));
+  screenshot (f, "rules.png");
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Dry Run"), "clicked");
+  g_assert_true (wait_until (f, has_dialog));
+  dialog = dialog_shown ();
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (dialog)),
+                            "in the next 7 days"));
+  close_dialog ();
+  toggle = find_widget (GTK_WIDGET (view (f)), GTK_TYPE_SWITCH);
+  g_assert_nonnull (toggle);
+  gtk_switch_set_active (GTK_SWITCH (toggle), !gtk_switch_get_active (GTK_SWITCH (toggle)));
+  g_assert_true (wait_until (f, rule_disabled));
+
+  /* Templates: a preview with sample data. */
+  mhf_clinic_view_show_page (view (f), "templates");
+  settle ();
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Preview"), "clicked");
+  g_assert_true (wait_until (f, has_dialog));
+  dialog = dialog_shown ();
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (dialog)),
+                            "Hi Alex"));
+  close_dialog ();
+
+  /* Audit: the chain checked, the rule change listed. */
+  mhf_clinic_view_show_page (view (f), "audit");
+  settle ();
+  g_assert_true (shows_text (GTK_WIDGET (view (f)), "Intact:"));
+  g_assert_true (shows_text (GTK_WIDGET (view (f)), "rule.enable"));
+  screenshot (f, "audit.png");
+}
+
+static gboolean
 history_shown (Fixture *f)
 {
   return view (f) != NULL && mhf_clinic_view_get_n_history_rows (view (f)) > 0;
@@ -465,6 +544,16 @@ test_staff_sees_no_owner_controls (Fixture       *f,
   g_assert_true (wait_until (f, skipped_listed));
   settle ();
   g_assert_null (find_button (GTK_WIDGET (view (f)), "_Retry"));
+
+  /* No Rules, Templates or Audit pages at all. */
+  {
+    AdwViewStack *stack = ADW_VIEW_STACK (find_widget (GTK_WIDGET (view (f)),
+                                                       ADW_TYPE_VIEW_STACK));
+
+    g_assert_null (adw_view_stack_get_child_by_name (stack, "rules"));
+    g_assert_null (adw_view_stack_get_child_by_name (stack, "audit"));
+    g_assert_nonnull (adw_view_stack_get_child_by_name (stack, "history"));
+  }
 }
 
 int
@@ -480,6 +569,8 @@ main (int   argc,
 
   g_test_add ("/mhf/app/clinic/pages-and-cancel", Fixture, NULL, fixture_setup,
               test_pages_and_cancel, fixture_teardown);
+  g_test_add ("/mhf/app/clinic/rules-templates-audit", Fixture, NULL, fixture_setup,
+              test_rules_templates_audit, fixture_teardown);
   g_test_add ("/mhf/app/clinic/staff", Fixture, NULL, fixture_setup,
               test_staff_sees_no_owner_controls, fixture_teardown);
 
