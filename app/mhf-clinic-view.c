@@ -621,6 +621,54 @@ refresh_outbox (MhfClinicView *self)
                                self->cancellable, outbox_cb, g_object_ref (self));
 }
 
+static void
+scan_cb (GObject      *object,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) summary = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  GtkWidget *overlay;
+  guint32 planned = 0, cancelled = 0;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      if (g_error_matches (error, MHF_ERROR, MHF_ERROR_NETWORK) ||
+          g_error_matches (error, MHF_ERROR, MHF_ERROR_CLINIKO_KEY_REJECTED))
+        {
+          overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
+          if (overlay != NULL)
+            adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay),
+                                         adw_toast_new (_("Cliniko could not be read. The "
+                                                          "Overview says why.")));
+        }
+      else
+        show_error (self, error);
+      return;
+    }
+  g_variant_get (reply, "(@a{sv})", &summary);
+  g_variant_lookup (summary, "planned", "u", &planned);
+  g_variant_lookup (summary, "cancelled", "u", &cancelled);
+  /* Translators: after a scan; both are counts of messages */
+  text = g_strdup_printf (_("Scanned: %u new, %u cancelled"), planned, cancelled);
+  overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
+  if (overlay != NULL)
+    adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), adw_toast_new (text));
+  mhf_clinic_view_refresh (self);
+}
+
+static void
+scan_clicked_cb (GtkButton     *button,
+                 MhfClinicView *self)
+{
+  mhf_agent_client_call_async (self->client, "ScanNow", g_variant_new ("(x)", self->clinic),
+                               self->cancellable, scan_cb, g_object_ref (self));
+}
+
 /* ---- History -------------------------------------------------------------------------------- */
 
 static void load_history_page (MhfClinicView *self);
@@ -1346,8 +1394,19 @@ build_outbox (MhfClinicView *self)
   GtkWidget *clamp = adw_clamp_new ();
   GtkWidget *inner = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
 
-  gtk_box_append (GTK_BOX (box), filter_bar (&self->outbox_filter, labels,
-                                             _("Show messages in this state")));
+  {
+    GtkWidget *bar = filter_bar (&self->outbox_filter, labels, _("Show messages in this state"));
+    GtkWidget *scan_button = gtk_button_new_with_mnemonic (_("_Scan Cliniko Now"));
+
+    gtk_widget_set_tooltip_text (scan_button,
+                                 _("Read the appointments from Cliniko now instead of at the "
+                                   "next scheduled scan"));
+    gtk_widget_set_halign (scan_button, GTK_ALIGN_END);
+    gtk_widget_set_hexpand (scan_button, TRUE);
+    g_signal_connect (scan_button, "clicked", G_CALLBACK (scan_clicked_cb), self);
+    gtk_box_append (GTK_BOX (bar), scan_button);
+    gtk_box_append (GTK_BOX (box), bar);
+  }
   g_signal_connect_swapped (self->outbox_filter, "notify::selected",
                             G_CALLBACK (refresh_outbox), self);
 

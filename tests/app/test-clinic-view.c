@@ -387,6 +387,12 @@ cancelled_in_history (Fixture *f)
                                                            "Cancelled by a user.");
 }
 
+static gboolean
+toast_scanned (Fixture *f)
+{
+  return shows_text (GTK_WIDGET (f->window), "Scanned:");
+}
+
 static void
 test_pages_and_cancel (Fixture       *f,
                        gconstpointer  data)
@@ -409,6 +415,9 @@ test_pages_and_cancel (Fixture       *f,
   screenshot (f, "outbox.png");
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "Day before ·"));
   g_assert_false (shows_text (GTK_WIDGET (view (f)), "Sent"));
+  /* The front desk can ask for a scan now. */
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Scan Cliniko Now"), "clicked");
+  g_assert_true (wait_until (f, toast_scanned));
   cancel = find_button (GTK_WIDGET (view (f)), "_Cancel");
   g_assert_nonnull (cancel);
   g_signal_emit_by_name (cancel, "clicked");
