@@ -16,12 +16,12 @@
 #include "mhf-error.h"
 #include "mhf-keyring.h"
 #include "mhf-planner.h"
+#include "mhf-scan.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
 
 #define DAY_USEC    ((gint64) 24 * 60 * 60 * G_USEC_PER_SEC)
-#define MINUTE_USEC ((gint64) 60 * G_USEC_PER_SEC)
 #define MAX_FIRST   10
 
 typedef struct
@@ -33,8 +33,8 @@ typedef struct
   MhfRuleSpec            spec;
   char                  *base_url;
   char                  *fingerprint;
-  char                  *account_zone;
-  GHashTable            *business_zones;   /* business id -> IANA */
+  GTimeZone             *account_zone;
+  GHashTable            *business_zones;   /* business id -> GTimeZone */
   char                  *key;
   MhfClinikoClient      *client;
 } DryRun;
@@ -47,7 +47,7 @@ dry_run_free (DryRun *d)
   mhf_rule_spec_clear (&d->spec);
   g_free (d->base_url);
   g_free (d->fingerprint);
-  g_free (d->account_zone);
+  g_clear_pointer (&d->account_zone, g_time_zone_unref);
   g_clear_pointer (&d->business_zones, g_hash_table_unref);
   if (d->key != NULL)
     {
@@ -76,37 +76,6 @@ fail (DryRun *d,
   dry_run_free (d);
 }
 
-static gint64
-parse_time (JsonObject *row,
-            const char *member)
-{
-  const char *text = mhf_cliniko_json_string (row, member);
-  g_autoptr(GDateTime) at = NULL;
-
-  if (text == NULL || *text == '\0')
-    return 0;
-  at = g_date_time_new_from_iso8601 (text, NULL);
-  return at != NULL ? g_date_time_to_unix (at) * G_USEC_PER_SEC : 0;
-}
-
-static char *
-linked_id (JsonObject *row,
-           const char *member)
-{
-  JsonObject *link;
-
-  if (!json_object_has_member (row, member) ||
-      !JSON_NODE_HOLDS_OBJECT (json_object_get_member (row, member)))
-    return NULL;
-  link = json_object_get_object_member (row, member);
-  if (!json_object_has_member (link, "links") ||
-      !JSON_NODE_HOLDS_OBJECT (json_object_get_member (link, "links")))
-    return NULL;
-  return mhf_cliniko_id_from_link (mhf_cliniko_json_string (json_object_get_object_member (link,
-                                                                                           "links"),
-                                                            "self"));
-}
-
 static int
 compare_times (gconstpointer a,
                gconstpointer b)
@@ -125,7 +94,6 @@ listed_cb (GObject      *object,
   g_autoptr(GPtrArray) rows = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GArray) planned_times = g_array_new (FALSE, FALSE, sizeof (gint64));
-  g_autoptr(GTimeZone) account_zone = NULL;
   g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
   GVariantBuilder first;
   guint counts[MHF_PLAN_BEFORE_ENABLED + 1] = { 0 };
@@ -139,36 +107,22 @@ listed_cb (GObject      *object,
       return;
     }
 
-  account_zone = d->account_zone != NULL && *d->account_zone != '\0'
-    ? g_time_zone_new_identifier (d->account_zone) : NULL;
-  if (account_zone == NULL)
-    account_zone = g_time_zone_new_utc ();
-
   for (guint i = 0; i < rows->len; i++)
     {
-      JsonObject *row = g_ptr_array_index (rows, i);
-      g_autofree char *business = linked_id (row, "business");
-      g_autofree char *practitioner = linked_id (row, "practitioner");
-      g_autofree char *type = linked_id (row, "appointment_type");
-      g_autoptr(GTimeZone) zone = NULL;
-      const char *zone_id = business != NULL ? g_hash_table_lookup (d->business_zones, business)
-                                             : NULL;
-      MhfAppointmentInfo info = {
-        .id = mhf_cliniko_json_string (row, "id"),
-        .business_id = business,
-        .practitioner_id = practitioner,
-        .appointment_type_id = type,
-        .starts_at = parse_time (row, "starts_at"),
-        .ends_at = parse_time (row, "ends_at"),
-        .cancelled = parse_time (row, "cancelled_at") != 0 || parse_time (row, "deleted_at") != 0 ||
-                     parse_time (row, "archived_at") != 0,
-      };
+      g_autoptr(MhfScanItem) item = mhf_scan_item_from_appointment (g_ptr_array_index (rows, i));
+      MhfAppointmentInfo info = { 0, };
+      GTimeZone *zone;
       MhfPlanOutcome outcome;
       gint64 planned = 0;
 
-      /* The business's zone, else the account's. */
-      zone = zone_id != NULL && *zone_id != '\0' ? g_time_zone_new_identifier (zone_id) : NULL;
-      outcome = mhf_planner_decide (&d->spec, &info, zone != NULL ? zone : account_zone, now,
+      if (item == NULL)
+        continue;
+      mhf_scan_item_to_info (item, &info);
+
+      /* The business's zone, else the account's: as the scanner plans. */
+      zone = item->business_id != NULL ? g_hash_table_lookup (d->business_zones,
+                                                              item->business_id) : NULL;
+      outcome = mhf_planner_decide (&d->spec, &info, zone != NULL ? zone : d->account_zone, now,
                                     &planned, NULL);
 
       /* Only sends inside the days asked about count. */
@@ -265,55 +219,13 @@ read_worker (GTask   *task,
              gpointer task_data)
 {
   DryRun *d = task_data;
-  g_autoptr(sqlite3_stmt) clinic = NULL;
-  g_autoptr(sqlite3_stmt) zones = NULL;
-  g_autoptr(GError) error = NULL;
-  int rc;
+  GError *error = NULL;
 
-  rc = sqlite3_prepare_v2 (db,
-                           "SELECT base_url_override, cliniko_shard, key_fingerprint, time_zone"
-                           "  FROM clinics WHERE id = ?1",
-                           -1, &clinic, NULL);
-  if (rc == SQLITE_OK)
-    {
-      sqlite3_bind_int64 (clinic, 1, d->clinic_id);
-      rc = sqlite3_step (clinic);
-    }
-  if (rc != SQLITE_ROW || sqlite3_column_type (clinic, 2) == SQLITE_NULL)
-    {
-      g_task_return_new_error (task, MHF_ERROR, MHF_ERROR_NOT_ALLOWED,
-                               "This clinic is not connected to Cliniko");
-      return;
-    }
-
-  if (sqlite3_column_type (clinic, 0) != SQLITE_NULL)
-    d->base_url = g_strdup ((const char *) sqlite3_column_text (clinic, 0));
+  if (!mhf_scan_read_clinic (db, d->clinic_id, &d->base_url, &d->fingerprint, &d->account_zone,
+                             d->business_zones, &error))
+    g_task_return_error (task, error);
   else
-    d->base_url = mhf_cliniko_base_url_for_shard ((const char *) sqlite3_column_text (clinic, 1));
-  d->fingerprint = g_strdup ((const char *) sqlite3_column_text (clinic, 2));
-  d->account_zone = g_strdup ((const char *) sqlite3_column_text (clinic, 3));
-
-  rc = sqlite3_prepare_v2 (db,
-                           "SELECT cliniko_id, json_extract(details, '$.time_zone_identifier')"
-                           "  FROM reference_items WHERE clinic_id = ?1 AND kind = 'business'",
-                           -1, &zones, NULL);
-  if (rc != SQLITE_OK)
-    {
-      mhf_store_set_error (&error, db, rc, "Reading businesses");
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  sqlite3_bind_int64 (zones, 1, d->clinic_id);
-  while (sqlite3_step (zones) == SQLITE_ROW)
-    {
-      const char *zone = (const char *) sqlite3_column_text (zones, 1);
-
-      g_hash_table_insert (d->business_zones,
-                           g_strdup ((const char *) sqlite3_column_text (zones, 0)),
-                           g_strdup (zone != NULL ? zone : ""));
-    }
-
-  g_task_return_boolean (task, TRUE);
+    g_task_return_boolean (task, TRUE);
 }
 
 static void
@@ -373,7 +285,8 @@ handle_dry_run_rule (MhfIpcAgent1          *object,
   d->invocation = g_object_ref (invocation);
   d->clinic_id = clinic;
   d->days = days;
-  d->business_zones = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  d->business_zones = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify) g_time_zone_unref);
   mhf_store_run_async (self->store, read_worker, d, NULL, NULL, read_cb, d);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

@@ -756,64 +756,13 @@ read_worker (GTask   *task,
              gpointer task_data)
 {
   Scan *scan = task_data;
-  g_autoptr(sqlite3_stmt) clinic = NULL;
-  g_autoptr(sqlite3_stmt) zones = NULL;
   g_autoptr(GError) error = NULL;
-  const char *account_zone;
-  int rc;
 
-  rc = sqlite3_prepare_v2 (db,
-                           "SELECT base_url_override, cliniko_shard, key_fingerprint, time_zone,"
-                           "       key_state"
-                           "  FROM clinics WHERE id = ?1",
-                           -1, &clinic, NULL);
-  if (rc == SQLITE_OK)
+  if (!mhf_scan_read_clinic (db, scan->clinic_id, &scan->base_url, &scan->fingerprint,
+                             &scan->account_zone, scan->zones, &error))
     {
-      sqlite3_bind_int64 (clinic, 1, scan->clinic_id);
-      rc = sqlite3_step (clinic);
-    }
-  if (rc != SQLITE_ROW || sqlite3_column_type (clinic, 2) == SQLITE_NULL ||
-      g_strcmp0 ((const char *) sqlite3_column_text (clinic, 4), "rejected") == 0)
-    {
-      g_task_return_new_error (task, MHF_ERROR, MHF_ERROR_NOT_ALLOWED,
-                               rc == SQLITE_ROW && sqlite3_column_type (clinic, 2) != SQLITE_NULL
-                               ? "Cliniko refused this clinic's API key: connect a new key"
-                               : "This clinic is not connected to Cliniko");
-      return;
-    }
-
-  if (sqlite3_column_type (clinic, 0) != SQLITE_NULL)
-    scan->base_url = g_strdup ((const char *) sqlite3_column_text (clinic, 0));
-  else
-    scan->base_url = mhf_cliniko_base_url_for_shard ((const char *) sqlite3_column_text (clinic,
-                                                                                         1));
-  scan->fingerprint = g_strdup ((const char *) sqlite3_column_text (clinic, 2));
-  account_zone = (const char *) sqlite3_column_text (clinic, 3);
-  if (account_zone != NULL && *account_zone != '\0')
-    scan->account_zone = g_time_zone_new_identifier (account_zone);
-  if (scan->account_zone == NULL)
-    scan->account_zone = g_time_zone_new_utc ();
-
-  rc = sqlite3_prepare_v2 (db,
-                           "SELECT cliniko_id, json_extract(details, '$.time_zone_identifier')"
-                           "  FROM reference_items WHERE clinic_id = ?1 AND kind = 'business'",
-                           -1, &zones, NULL);
-  if (rc != SQLITE_OK)
-    {
-      mhf_store_set_error (&error, db, rc, "Reading businesses");
       g_task_return_error (task, g_steal_pointer (&error));
       return;
-    }
-  sqlite3_bind_int64 (zones, 1, scan->clinic_id);
-  while (sqlite3_step (zones) == SQLITE_ROW)
-    {
-      const char *zone_id = (const char *) sqlite3_column_text (zones, 1);
-      GTimeZone *zone = zone_id != NULL && *zone_id != '\0'
-                        ? g_time_zone_new_identifier (zone_id) : NULL;
-
-      if (zone != NULL)
-        g_hash_table_insert (scan->zones, g_strdup ((const char *) sqlite3_column_text (zones, 0)),
-                             zone);
     }
 
   scan->rules = mhf_scan_load_rules (db, scan->clinic_id, &error);

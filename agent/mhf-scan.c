@@ -16,6 +16,7 @@
 #include "mhf-scan.h"
 
 #include "mhf-cliniko-util.h"
+#include "mhf-error.h"
 #include "mhf-reason.h"
 #include "mhf-store.h"
 
@@ -588,4 +589,85 @@ out:
   for (guint i = 0; i < N_STMTS; i++)
     sqlite3_finalize (stmts[i]);
   return ok;
+}
+
+/**
+ * mhf_scan_read_clinic:
+ * @base_url: (out): where the clinic's Cliniko is
+ * @fingerprint: (out): its key's fingerprint
+ * @account_zone: (out): the account's zone, UTC when unknown
+ * @zones: business id → #GTimeZone, filled for businesses with a zone
+ *
+ * What planning needs to know of a clinic. A clinic without a key, or
+ * whose key Cliniko refused, fails with NotAllowed.
+ */
+gboolean
+mhf_scan_read_clinic (sqlite3     *db,
+                      gint64       clinic_id,
+                      char       **base_url,
+                      char       **fingerprint,
+                      GTimeZone  **account_zone,
+                      GHashTable  *zones,
+                      GError     **error)
+{
+  g_autoptr(sqlite3_stmt) clinic = NULL;
+  g_autoptr(sqlite3_stmt) rows = NULL;
+  const char *zone_id;
+  int rc;
+
+  rc = sqlite3_prepare_v2 (db,
+                           "SELECT base_url_override, cliniko_shard, key_fingerprint, time_zone,"
+                           "       key_state"
+                           "  FROM clinics WHERE id = ?1",
+                           -1, &clinic, NULL);
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_int64 (clinic, 1, clinic_id);
+      rc = sqlite3_step (clinic);
+    }
+  if (rc != SQLITE_ROW || sqlite3_column_type (clinic, 2) == SQLITE_NULL)
+    {
+      g_set_error_literal (error, MHF_ERROR, MHF_ERROR_NOT_ALLOWED,
+                           "This clinic is not connected to Cliniko");
+      return FALSE;
+    }
+  if (g_strcmp0 ((const char *) sqlite3_column_text (clinic, 4), "rejected") == 0)
+    {
+      g_set_error_literal (error, MHF_ERROR, MHF_ERROR_NOT_ALLOWED,
+                           "Cliniko refused this clinic's API key: connect a new key");
+      return FALSE;
+    }
+
+  if (sqlite3_column_type (clinic, 0) != SQLITE_NULL)
+    *base_url = g_strdup ((const char *) sqlite3_column_text (clinic, 0));
+  else
+    *base_url = mhf_cliniko_base_url_for_shard ((const char *) sqlite3_column_text (clinic, 1)
+                                                ?: "au1");
+  *fingerprint = g_strdup ((const char *) sqlite3_column_text (clinic, 2));
+  zone_id = (const char *) sqlite3_column_text (clinic, 3);
+  *account_zone = zone_id != NULL && *zone_id != '\0' ? g_time_zone_new_identifier (zone_id)
+                                                      : NULL;
+  if (*account_zone == NULL)
+    *account_zone = g_time_zone_new_utc ();
+
+  rc = sqlite3_prepare_v2 (db,
+                           "SELECT cliniko_id, json_extract(details, '$.time_zone_identifier')"
+                           "  FROM reference_items WHERE clinic_id = ?1 AND kind = 'business'",
+                           -1, &rows, NULL);
+  if (rc != SQLITE_OK)
+    {
+      mhf_store_set_error (error, db, rc, "Reading businesses");
+      return FALSE;
+    }
+  sqlite3_bind_int64 (rows, 1, clinic_id);
+  while (sqlite3_step (rows) == SQLITE_ROW)
+    {
+      const char *business_zone = (const char *) sqlite3_column_text (rows, 1);
+      GTimeZone *zone = business_zone != NULL && *business_zone != '\0'
+                        ? g_time_zone_new_identifier (business_zone) : NULL;
+
+      if (zone != NULL)
+        g_hash_table_insert (zones, g_strdup ((const char *) sqlite3_column_text (rows, 0)), zone);
+    }
+  return TRUE;
 }

@@ -69,6 +69,13 @@ GPtrArray   *mhf_scan_load_rules           (sqlite3      *db,
 gint64       mhf_scan_rules_reach_before   (GPtrArray    *rules);
 gint64       mhf_scan_rules_reach_after    (GPtrArray    *rules);
 
+gboolean     mhf_scan_read_clinic          (sqlite3      *db,
+                                            gint64        clinic_id,
+                                            char        **base_url,
+                                            char        **fingerprint,
+                                            GTimeZone   **account_zone,
+                                            GHashTable   *zones,
+                                            GError      **error);
 gboolean     mhf_scan_apply                (sqlite3      *db,
                                             gint64        clinic_id,
                                             GPtrArray    *rules,
@@ -78,5 +85,7 @@ gboolean     mhf_scan_apply                (sqlite3      *db,
                                             gint64        now,
                                             MhfScanCounts *counts,
                                             GError      **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MhfScanItem, mhf_scan_item_free)
 
 G_END_DECLS
