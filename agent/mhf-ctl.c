@@ -3070,6 +3070,37 @@ verb_rule_dry_run (Ctl   *ctl,
   return EXIT_OK;
 }
 
+/* {"clinic": N, "<member>": [...], "next": N} for a page of a list. */
+static void
+print_page_as_json (gint64      clinic,
+                    const char *member,
+                    GVariant   *items,
+                    gint64      next)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  GVariantIter iter;
+  GVariant *item;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "clinic");
+  json_builder_add_int_value (builder, clinic);
+  json_builder_set_member_name (builder, member);
+  json_builder_begin_array (builder);
+  g_variant_iter_init (&iter, items);
+  while ((item = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      add_variant_to_json (builder, item);
+      g_variant_unref (item);
+    }
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "next");
+  json_builder_add_int_value (builder, next);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  print_json (root);
+}
+
 static int
 verb_scan (Ctl   *ctl,
            int    argc,
@@ -3215,28 +3246,7 @@ verb_outbox (Ctl   *ctl,
 
   if (as_json)
     {
-      g_autoptr(JsonBuilder) builder = json_builder_new ();
-      g_autoptr(JsonNode) root = NULL;
-      GVariantIter iter;
-      GVariant *message;
-
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "clinic");
-      json_builder_add_int_value (builder, clinic);
-      json_builder_set_member_name (builder, "messages");
-      json_builder_begin_array (builder);
-      g_variant_iter_init (&iter, messages);
-      while ((message = g_variant_iter_next_value (&iter)) != NULL)
-        {
-          add_variant_to_json (builder, message);
-          g_variant_unref (message);
-        }
-      json_builder_end_array (builder);
-      json_builder_set_member_name (builder, "next");
-      json_builder_add_int_value (builder, next);
-      json_builder_end_object (builder);
-      root = json_builder_get_root (builder);
-      print_json (root);
+      print_page_as_json (clinic, "messages", messages, next);
       return EXIT_OK;
     }
 
@@ -3603,28 +3613,7 @@ verb_history (Ctl   *ctl,
 
   if (as_json)
     {
-      g_autoptr(JsonBuilder) builder = json_builder_new ();
-      g_autoptr(JsonNode) root = NULL;
-      GVariantIter iter;
-      GVariant *event;
-
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "clinic");
-      json_builder_add_int_value (builder, clinic);
-      json_builder_set_member_name (builder, "events");
-      json_builder_begin_array (builder);
-      g_variant_iter_init (&iter, events);
-      while ((event = g_variant_iter_next_value (&iter)) != NULL)
-        {
-          add_variant_to_json (builder, event);
-          g_variant_unref (event);
-        }
-      json_builder_end_array (builder);
-      json_builder_set_member_name (builder, "next");
-      json_builder_add_int_value (builder, next);
-      json_builder_end_object (builder);
-      root = json_builder_get_root (builder);
-      print_json (root);
+      print_page_as_json (clinic, "events", events, next);
       return EXIT_OK;
     }
 

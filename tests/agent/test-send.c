@@ -736,6 +736,26 @@ test_no_patient_data_kept (Fixture       *f,
   call_ok (mhf_ipc_agent1_call_get_status_sync (f->proxy, &status, NULL, &error), error);
   rows_text = g_variant_print (rows, FALSE);
   history_text = g_variant_print (history, FALSE);
+
+  /* The CLI's faces of the same: history as JSON, the CSV export. */
+  {
+    g_autofree char *clinic = g_strdup_printf ("%" G_GINT64_FORMAT, f->clinic);
+    g_autofree char *csv_path = g_build_filename (mhf_test_bus_get_data_dir (f->bus), "..",
+                                                  "history.csv", NULL);
+    g_autofree char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL, *csv_file = NULL;
+    g_autoptr(JsonNode) json = NULL;
+
+    g_assert_cmpint (run_ctl (&out, &err, "history", clinic, "--json", NULL), ==, 0);
+    json = json_from_string (out, NULL);
+    g_assert_nonnull (json);
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (
+      json_node_get_object (json), "events")), >, 0);
+    assert_absent (out, needles, "history --json");
+    g_assert_cmpint (run_ctl (&out2, &err2, "export", clinic, "--csv", csv_path, NULL), ==, 0);
+    g_assert_true (g_file_get_contents (csv_path, &csv_file, NULL, NULL));
+    g_assert_true (g_str_has_prefix (csv_file, "time,message,rule,template,state,reason,"));
+    assert_absent (csv_file, needles, "export --csv");
+  }
   assert_absent (rows_text, needles, "ListOutbox");
   assert_absent (history_text, needles, "ListHistory");
   assert_absent (csv, needles, "the CSV export");
