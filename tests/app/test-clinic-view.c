@@ -260,6 +260,19 @@ find_button (GtkWidget  *widget,
 }
 
 static gboolean
+entry_has_text (GtkWidget  *widget,
+                const char *text)
+{
+  if (GTK_IS_EDITABLE (widget) && g_strcmp0 (gtk_editable_get_text (GTK_EDITABLE (widget)), text) == 0)
+    return TRUE;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (entry_has_text (child, text))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
 shows_text (GtkWidget  *widget,
             const char *needle)
 {
@@ -473,6 +486,33 @@ close_dialog (void)
   gtk_window_destroy (GTK_WINDOW (dialog));
 }
 
+static gboolean
+sender_shown (Fixture *f)
+{
+  GtkWidget *stack = find_widget (GTK_WIDGET (view (f)), ADW_TYPE_VIEW_STACK);
+  GtkWidget *page = adw_view_stack_get_child_by_name (ADW_VIEW_STACK (stack), "settings");
+
+  return shows_text (page, "Sender address") && entry_has_text (page, "hello@harbour.example.com");
+}
+
+static gboolean
+interval_saved (Fixture *f)
+{
+  g_autoptr(GVariant) reply = call (f, "ListAudit", g_variant_new ("(xxu)", f->clinic,
+                                                                   (gint64) 0, 50));
+  g_autofree char *text = g_variant_print (reply, FALSE);
+
+  return strstr (text, "clinic.scan-interval") != NULL;
+}
+
+/* The form says which field is wrong: SMTP needs a server, and the test
+ * clinic's settings are for the file transport. */
+static gboolean
+field_named (Fixture *f)
+{
+  return shows_text (GTK_WIDGET (f->window), "Check the field");
+}
+
 static void
 test_rules_templates_audit (Fixture       *f,
                             gconstpointer  data)
@@ -516,6 +556,22 @@ test_rules_templates_audit (Fixture       *f,
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "Intact:"));
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "rule.enable"));
   screenshot (f, "audit.png");
+
+  /* Settings: the saved sender is shown, a wrong address named, the scan
+   * interval saved (and audited). */
+  mhf_clinic_view_show_page (view (f), "settings");
+  g_assert_true (wait_until (f, sender_shown));
+  screenshot (f, "settings.png");
+  {
+    GtkSpinButton *spin = GTK_SPIN_BUTTON (find_widget (GTK_WIDGET (view (f)),
+                                                        GTK_TYPE_SPIN_BUTTON));
+
+    gtk_spin_button_set_value (spin, 15);
+    g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "Sa_ve"), "clicked");
+    g_assert_true (wait_until (f, interval_saved));
+  }
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Save Email"), "clicked");
+  g_assert_true (wait_until (f, field_named));
 }
 
 static gboolean
