@@ -18,25 +18,12 @@
 
 #include "mhf-template.h"
 
+#include "mhf-variables.h"
+
 #include "mhf-error.h"
 
 #include <string.h>
 
-static const char * const variables[] = {
-  "patient.first_name",        /* the preferred first name when there is one */
-  "practitioner.name",
-  "business.name",
-  "business.address",
-  "business.phone",
-  "appointment.date",          /* in the business's zone, for the locale */
-  "appointment.time",
-  "appointment.duration",
-  "appointment.type",
-  "terminology.patient",       /* the account's own word: patient, client… */
-  "sender.name",
-  "sender.email",
-  NULL
-};
 
 typedef struct
 {
@@ -54,7 +41,7 @@ struct _MhfTemplate
 const char * const *
 mhf_template_variables (void)
 {
-  return variables;
+  return mhf_template_variable_names ();
 }
 
 /* Whether the template uses @variable anywhere. */
@@ -75,7 +62,7 @@ mhf_template_uses (MhfTemplate *self,
 static gboolean
 is_variable (const char *name)
 {
-  return g_strv_contains (variables, name);
+  return g_strv_contains (mhf_template_variable_names (), name);
 }
 
 static void

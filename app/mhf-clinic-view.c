@@ -14,6 +14,8 @@
 
 #include "mhf-clinic-view.h"
 
+#include "mhf-editors.h"
+
 #include "mhf-error.h"
 
 #include <glib/gi18n.h>
@@ -105,6 +107,7 @@ struct _MhfClinicView
   GtkListBox       *templates_list;
   GtkListBox       *audit_list;
   AdwActionRow     *audit_integrity_row;
+  GVariant         *templates;       /* the last ListTemplates() answer */
   guint             n_rules_rows;
   guint             n_audit_rows;
 
@@ -237,6 +240,16 @@ plain_row (void)
 
   adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   return row;
+}
+
+static void
+toast (MhfClinicView *self,
+       const char    *text)
+{
+  GtkWidget *overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
+
+  if (overlay != NULL)
+    adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), adw_toast_new (text));
 }
 
 static void
@@ -1175,6 +1188,50 @@ test_email_clicked_cb (GtkButton     *button,
 }
 
 static void
+editor_done (gpointer user_data,
+             gboolean saved)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+
+  if (saved)
+    {
+      toast (self, _("Saved"));
+      mhf_clinic_view_refresh (self);
+    }
+}
+
+static void
+edit_template_clicked_cb (GtkButton     *button,
+                          MhfClinicView *self)
+{
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+  GVariant *template = g_object_get_data (G_OBJECT (button), "template");
+
+  gtk_window_present (mhf_template_editor_new (GTK_WINDOW (window), self->client, self->clinic,
+                                               template, editor_done, g_object_ref (self)));
+}
+
+static void
+new_template_clicked_cb (GtkButton     *button,
+                         MhfClinicView *self)
+{
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+
+  gtk_window_present (mhf_template_editor_new (GTK_WINDOW (window), self->client, self->clinic,
+                                               NULL, editor_done, g_object_ref (self)));
+}
+
+static void
+new_rule_clicked_cb (GtkButton     *button,
+                     MhfClinicView *self)
+{
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+
+  gtk_window_present (mhf_rule_editor_new (GTK_WINDOW (window), self->client, self->clinic,
+                                           self->templates, editor_done, g_object_ref (self)));
+}
+
+static void
 templates_cb (GObject      *object,
               GAsyncResult *result,
               gpointer      user_data)
@@ -1191,6 +1248,8 @@ templates_cb (GObject      *object,
       return;
     }
   g_variant_get (reply, "(@aa{sv})", &templates);
+  g_clear_pointer (&self->templates, g_variant_unref);
+  self->templates = g_variant_ref (templates);
   clear_list (self->templates_list);
   for (gsize i = 0; i < g_variant_n_children (templates); i++)
     {
@@ -1198,6 +1257,7 @@ templates_cb (GObject      *object,
       GtkWidget *row = plain_row ();
       GtkWidget *preview = gtk_button_new_with_mnemonic (_("_Preview"));
       GtkWidget *test = gtk_button_new_with_mnemonic (_("Send _Test…"));
+      GtkWidget *edit = gtk_button_new_with_mnemonic (_("_Edit…"));
 
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), dict_s (template, "name"));
       adw_action_row_set_subtitle (ADW_ACTION_ROW (row), dict_s (template, "subject"));
@@ -1209,6 +1269,11 @@ templates_cb (GObject      *object,
                               (GDestroyNotify) g_variant_unref);
       g_signal_connect (preview, "clicked", G_CALLBACK (preview_clicked_cb), self);
       g_signal_connect (test, "clicked", G_CALLBACK (test_email_clicked_cb), self);
+      gtk_widget_set_valign (edit, GTK_ALIGN_CENTER);
+      g_object_set_data_full (G_OBJECT (edit), "template", g_variant_ref (template),
+                              (GDestroyNotify) g_variant_unref);
+      g_signal_connect (edit, "clicked", G_CALLBACK (edit_template_clicked_cb), self);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), edit);
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), preview);
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), test);
       gtk_list_box_append (self->templates_list, row);
@@ -1303,13 +1368,16 @@ static GtkWidget *
 boxed_page (GtkListBox **list,
             const char  *title,
             const char  *description,
-            GtkWidget   *extra)
+            GtkWidget   *extra,
+            GtkWidget   *suffix)
 {
   GtkWidget *page = adw_preferences_page_new ();
   GtkWidget *group = adw_preferences_group_new ();
 
   adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (group), title);
   adw_preferences_group_set_description (ADW_PREFERENCES_GROUP (group), description);
+  if (suffix != NULL)
+    adw_preferences_group_set_header_suffix (ADW_PREFERENCES_GROUP (group), suffix);
   *list = GTK_LIST_BOX (gtk_list_box_new ());
   gtk_list_box_set_selection_mode (*list, GTK_SELECTION_NONE);
   gtk_widget_add_css_class (GTK_WIDGET (*list), "boxed-list");
@@ -1335,7 +1403,7 @@ build_audit (MhfClinicView *self)
   return boxed_page (&self->audit_list, _("Audit Log"),
                      _("Every change to this clinic's settings, newest first. Each entry is "
                        "chained to the one before, so a changed entry shows up above."),
-                     integrity);
+                     integrity, NULL);
 }
 
 
@@ -1363,15 +1431,6 @@ preset_selected_cb (AdwComboRow   *row,
   gtk_editable_set_text (GTK_EDITABLE (self->smtp_port_row), port);
 }
 
-static void
-toast (MhfClinicView *self,
-       const char    *text)
-{
-  GtkWidget *overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
-
-  if (overlay != NULL)
-    adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), adw_toast_new (text));
-}
 
 static void
 settings_saved_cb (GObject      *object,
@@ -1832,6 +1891,7 @@ mhf_clinic_view_finalize (GObject *object)
   g_clear_object (&self->history_store);
   g_clear_pointer (&self->next_rows, g_ptr_array_unref);
   g_clear_pointer (&self->warning_rows, g_ptr_array_unref);
+  g_clear_pointer (&self->templates, g_variant_unref);
   g_free (self->clinic_name);
   g_free (self->role);
   G_OBJECT_CLASS (mhf_clinic_view_parent_class)->finalize (object);
@@ -1888,19 +1948,24 @@ mhf_clinic_view_new (MhfAgentClient *client,
   /* Managers and owners only: for staff these pages do not exist. */
   if (role_at_least (self, "manager"))
     {
+      GtkWidget *new_rule = gtk_button_new_with_mnemonic (_("_New Rule…"));
+      GtkWidget *new_template = gtk_button_new_with_mnemonic (_("_New Template…"));
+
+      g_signal_connect (new_rule, "clicked", G_CALLBACK (new_rule_clicked_cb), self);
+      g_signal_connect (new_template, "clicked", G_CALLBACK (new_template_clicked_cb), self);
       page = adw_view_stack_add_titled (self->stack,
                                         boxed_page (&self->rules_list, _("Rules"),
                                                     _("Which appointments get which template, "
                                                       "and when. A dry run shows what a rule "
                                                       "would send before you enable it."),
-                                                    NULL),
+                                                    NULL, new_rule),
                                         "rules", _("Rules"));
       adw_view_stack_page_set_icon_name (page, "view-list-symbolic");
       page = adw_view_stack_add_titled (self->stack,
                                         boxed_page (&self->templates_list, _("Templates"),
                                                     _("Previews and test emails use sample "
                                                       "data, never a patient's."),
-                                                    NULL),
+                                                    NULL, new_template),
                                         "templates", _("Templates"));
       adw_view_stack_page_set_icon_name (page, "document-edit-symbolic");
       page = adw_view_stack_add_titled (self->stack, build_audit (self), "audit", _("Audit"));

@@ -313,6 +313,25 @@ clinic_shown (Fixture *f)
 }
 
 static void
+screenshot_window (Fixture    *f,
+                   GtkWidget  *window,
+                   const char *name)
+{
+  const char *dir = g_getenv ("MHF_SCREENSHOT_DIR");
+  g_autofree char *path = NULL;
+  g_autofree char *window_id = NULL;
+
+  if (dir == NULL)
+    return;
+  settle ();
+  path = g_build_filename (dir, name, NULL);
+  window_id = g_strdup_printf ("0x%lx", (unsigned long)
+                               gdk_x11_surface_get_xid (gtk_native_get_surface (GTK_NATIVE (window))));
+  g_assert_cmpint (mhf_test_run (NULL, NULL, NULL, "/usr/bin/import", "-window", window_id,
+                                 path, NULL), ==, 0);
+}
+
+static void
 screenshot (Fixture    *f,
             const char *name)
 {
@@ -486,6 +505,131 @@ close_dialog (void)
   gtk_window_destroy (GTK_WINDOW (dialog));
 }
 
+static GtkWidget *
+toplevel_titled (const char *title)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();   /* transfer none */
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWindow) window = g_list_model_get_item (toplevels, i);
+
+      if (g_strcmp0 (gtk_window_get_title (window), title) == 0 &&
+          gtk_widget_get_visible (GTK_WIDGET (window)))
+        return GTK_WIDGET (window);
+    }
+  return NULL;
+}
+
+static GtkWidget *editor_under_test;
+
+static gboolean
+editor_says (Fixture *f)
+{
+  const char *needle = g_object_get_data (G_OBJECT (editor_under_test), "expect");
+
+  return shows_text (editor_under_test, needle);
+}
+
+static void
+wait_for_editor_text (Fixture    *f,
+                      GtkWidget  *editor,
+                      const char *text)
+{
+  editor_under_test = editor;
+  g_object_set_data_full (G_OBJECT (editor), "expect", g_strdup (text), g_free);
+  if (!wait_until (f, editor_says))
+    g_error ("The editor never showed “%s”", text);
+}
+
+/* The entry row (or text view) whose title (accessible name) starts so. */
+static GtkWidget *
+field (GtkWidget  *widget,
+       const char *title)
+{
+  if (ADW_IS_ENTRY_ROW (widget) &&
+      g_str_has_prefix (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = field (child, title);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static guint
+count_list (Fixture    *f,
+            const char *method)
+{
+  g_autoptr(GVariant) reply = call (f, method, g_variant_new ("(x)", f->clinic));
+  g_autoptr(GVariant) list = g_variant_get_child_value (reply, 0);
+
+  return (guint) g_variant_n_children (list);
+}
+
+static gboolean
+three_templates_gone (Fixture *f)
+{
+  return toplevel_titled ("New Template") == NULL && count_list (f, "ListTemplates") == 2;
+}
+
+static gboolean
+rule_added (Fixture *f)
+{
+  return toplevel_titled ("New Rule") == NULL && count_list (f, "ListRules") == 3;
+}
+
+static void
+test_editors (Fixture       *f,
+              gconstpointer  data)
+{
+  GtkWidget *editor;
+  GtkTextView *text;
+
+  sign_in (f, "olivia", OWNER_PASS);
+  g_assert_true (wait_until (f, clinic_shown));
+  g_assert_true (wait_until (f, admin_loaded));
+
+  /* A template: an error at its line and column, then a live preview. */
+  mhf_clinic_view_show_page (view (f), "templates");
+  settle ();
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_New Template"), "clicked");
+  editor = toplevel_titled ("New Template");
+  g_assert_nonnull (editor);
+  settle ();
+  gtk_editable_set_text (GTK_EDITABLE (field (editor, "Name")), "Day-after check-in");
+  gtk_editable_set_text (GTK_EDITABLE (field (editor, "Subject")), "How are you? {{ business.name");
+  text = GTK_TEXT_VIEW (find_widget (editor, GTK_TYPE_TEXT_VIEW));
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (text),
+                            "Hello {{ patient.first_name }}, from {{ business.name }}.", -1);
+  wait_for_editor_text (f, editor, "subject: line 1, column");
+  gtk_editable_set_text (GTK_EDITABLE (field (editor, "Subject")), "How are you?");
+  wait_for_editor_text (f, editor, "Hello Alex, from");
+  screenshot_window (f, editor, "template-editor.png");
+  g_signal_emit_by_name (find_button (editor, "_Save"), "clicked");
+  g_assert_true (wait_until (f, three_templates_gone));
+
+  /* A rule: the field the agent names, then saved, disabled. */
+  mhf_clinic_view_show_page (view (f), "rules");
+  settle ();
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_New Rule"), "clicked");
+  editor = toplevel_titled ("New Rule");
+  g_assert_nonnull (editor);
+  settle ();
+  gtk_editable_set_text (GTK_EDITABLE (field (editor, "Name")), "Two-day follow-up");
+  gtk_editable_set_text (GTK_EDITABLE (field (editor, "When")), "soon");
+  g_signal_emit_by_name (find_button (editor, "_Save"), "clicked");
+  wait_for_editor_text (f, editor, "timing:");
+  adw_combo_row_set_selected (ADW_COMBO_ROW (find_widget (editor, ADW_TYPE_COMBO_ROW)), 1);
+  gtk_editable_set_text (GTK_EDITABLE (field (editor, "When")), "2d after");
+  g_signal_emit_by_name (find_button (editor, "_Save"), "clicked");
+  g_assert_true (wait_until (f, rule_added));
+}
+
 static gboolean
 sender_shown (Fixture *f)
 {
@@ -636,6 +780,8 @@ main (int   argc,
               test_pages_and_cancel, fixture_teardown);
   g_test_add ("/mhf/app/clinic/rules-templates-audit", Fixture, NULL, fixture_setup,
               test_rules_templates_audit, fixture_teardown);
+  g_test_add ("/mhf/app/clinic/editors", Fixture, NULL, fixture_setup, test_editors,
+              fixture_teardown);
   g_test_add ("/mhf/app/clinic/staff", Fixture, NULL, fixture_setup,
               test_staff_sees_no_owner_controls, fixture_teardown);
 
