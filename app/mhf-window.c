@@ -56,6 +56,8 @@ struct _MhfWindow
   GSettings            *settings;
 
   MhfClinicView        *clinic_view;     /* the signed-in user's first clinic */
+  GtkWidget            *no_clinic_page;  /* signed in, but no clinic yet */
+  GtkWidget            *clinic_name_row;
 
   /* State */
   guint                 busy;
@@ -215,7 +217,128 @@ drop_clinic_view (MhfWindow *self)
       gtk_stack_remove (self->stack, GTK_WIDGET (self->clinic_view));
       self->clinic_view = NULL;
     }
+  if (self->no_clinic_page != NULL)
+    {
+      gtk_stack_remove (self->stack, self->no_clinic_page);
+      self->no_clinic_page = NULL;
+    }
   self->clinics_requested = FALSE;
+}
+
+static void
+clinic_added_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(MhfWindow) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (self->client == NULL)
+    return;
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      adw_toast_overlay_add_toast (self->toast_overlay,
+                                   adw_toast_new (g_error_matches (error, MHF_ERROR,
+                                                                   MHF_ERROR_INVALID_INPUT)
+                                                  ? _("Give the clinic a name of 1 to 128 characters.")
+                                                  : _("The clinic could not be added. Try again.")));
+      return;
+    }
+  /* The new clinic's pages open on Settings, to connect it to Cliniko. */
+  self->clinics_requested = FALSE;
+  g_object_set_data (G_OBJECT (self), "open-settings", GINT_TO_POINTER (1));
+  mhf_window_update (self);
+}
+
+static void
+add_clinic_clicked_cb (GtkButton *button,
+                       MhfWindow *self)
+{
+  const char *name = gtk_editable_get_text (GTK_EDITABLE (self->clinic_name_row));
+
+  mhf_agent_client_call_async (self->client, "AddClinic", g_variant_new ("(s)", name),
+                               self->cancellable, clinic_added_cb, g_object_ref (self));
+}
+
+/* Signed in without a clinic: an owner adds one; anyone else is told whom
+ * to ask. */
+static void
+show_no_clinic (MhfWindow *self,
+                gboolean   owner)
+{
+  GtkWidget *status = adw_status_page_new ();
+
+  if (self->no_clinic_page != NULL)
+    gtk_stack_remove (self->stack, self->no_clinic_page);
+
+  adw_status_page_set_icon_name (ADW_STATUS_PAGE (status), "list-add-symbolic");
+  adw_status_page_set_title (ADW_STATUS_PAGE (status), _("No Clinic Yet"));
+  if (owner)
+    {
+      GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
+      GtkWidget *list = gtk_list_box_new ();
+      GtkWidget *button = gtk_button_new_with_mnemonic (_("_Add Clinic"));
+      GtkWidget *clamp = adw_clamp_new ();
+
+      adw_status_page_set_description (ADW_STATUS_PAGE (status),
+                                       _("Add your clinic, then connect it to Cliniko and set "
+                                         "up email in its settings."));
+      self->clinic_name_row = adw_entry_row_new ();
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->clinic_name_row),
+                                     _("Clinic name"));
+      gtk_list_box_set_selection_mode (GTK_LIST_BOX (list), GTK_SELECTION_NONE);
+      gtk_widget_add_css_class (list, "boxed-list");
+      gtk_list_box_append (GTK_LIST_BOX (list), self->clinic_name_row);
+      gtk_widget_add_css_class (button, "suggested-action");
+      gtk_widget_add_css_class (button, "pill");
+      gtk_widget_set_halign (button, GTK_ALIGN_CENTER);
+      g_signal_connect (button, "clicked", G_CALLBACK (add_clinic_clicked_cb), self);
+      gtk_box_append (GTK_BOX (box), list);
+      gtk_box_append (GTK_BOX (box), button);
+      adw_clamp_set_maximum_size (ADW_CLAMP (clamp), 400);
+      adw_clamp_set_child (ADW_CLAMP (clamp), box);
+      adw_status_page_set_child (ADW_STATUS_PAGE (status), clamp);
+    }
+  else
+    adw_status_page_set_description (ADW_STATUS_PAGE (status),
+                                     _("You have no role at a clinic yet. Ask an owner to give "
+                                       "you one."));
+
+  self->no_clinic_page = status;
+  gtk_stack_add_named (self->stack, status, "no-clinic");
+  mhf_window_update (self);
+}
+
+static void
+who_am_i_for_clinics_cb (GObject      *object,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  g_autoptr(MhfWindow) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) session = NULL;
+  g_autoptr(GVariant) roles = NULL;
+  const char *role = NULL;
+
+  if (self->client == NULL)
+    return;
+  reply = mhf_agent_client_call_finish (self->client, result, NULL);
+  if (reply == NULL)
+    return;
+  g_variant_get (reply, "(@a{sv})", &session);
+  roles = g_variant_lookup_value (session, "roles", G_VARIANT_TYPE ("a{xs}"));
+  for (gsize i = 0; roles != NULL && role == NULL && i < g_variant_n_children (roles); i++)
+    {
+      gint64 clinic = -1;
+      const char *r = NULL;
+
+      g_variant_get_child (roles, i, "{x&s}", &clinic, &r);
+      if (clinic == 0)
+        role = r;
+    }
+  show_no_clinic (self, g_strcmp0 (role, "owner") == 0);
 }
 
 static void
@@ -241,9 +364,14 @@ clinics_cb (GObject      *object,
       return;
     }
   g_variant_get (reply, "(@aa{sv})", &clinics);
-  if (g_variant_n_children (clinics) == 0 || self->clinic_view != NULL ||
-      !mhf_agent_client_get_signed_in (self->client))
+  if (self->clinic_view != NULL || !mhf_agent_client_get_signed_in (self->client))
     return;
+  if (g_variant_n_children (clinics) == 0)
+    {
+      mhf_agent_client_call_async (self->client, "WhoAmI", NULL, self->cancellable,
+                                   who_am_i_for_clinics_cb, g_object_ref (self));
+      return;
+    }
 
   /* The first clinic the user works at; the agent lists only theirs. */
   first = g_variant_get_child_value (clinics, 0);
@@ -252,6 +380,16 @@ clinics_cb (GObject      *object,
   g_variant_lookup (first, "role", "&s", &role);
   self->clinic_view = mhf_clinic_view_new (self->client, id, name, role);
   gtk_stack_add_named (self->stack, GTK_WIDGET (self->clinic_view), "clinic");
+  if (g_object_get_data (G_OBJECT (self), "open-settings") != NULL)
+    {
+      g_object_set_data (G_OBJECT (self), "open-settings", NULL);
+      mhf_clinic_view_show_page (self->clinic_view, "settings");
+    }
+  if (self->no_clinic_page != NULL)
+    {
+      gtk_stack_remove (self->stack, self->no_clinic_page);
+      self->no_clinic_page = NULL;
+    }
   mhf_window_update (self);
 }
 
@@ -334,6 +472,8 @@ mhf_window_update (MhfWindow *self)
     {
       if (self->clinic_view != NULL)
         page = "clinic";
+      else if (self->no_clinic_page != NULL && self->clinics_requested)
+        page = "no-clinic";
       else if (!self->clinics_requested)
         {
           self->clinics_requested = TRUE;
@@ -341,7 +481,8 @@ mhf_window_update (MhfWindow *self)
                                        clinics_cb, g_object_ref (self));
         }
     }
-  else if (!mhf_agent_client_get_signed_in (self->client) && self->clinic_view != NULL)
+  else if (!mhf_agent_client_get_signed_in (self->client) &&
+           (self->clinic_view != NULL || self->no_clinic_page != NULL))
     drop_clinic_view (self);
   else if (!mhf_agent_client_get_signed_in (self->client))
     self->clinics_requested = FALSE;
@@ -358,7 +499,8 @@ mhf_window_update (MhfWindow *self)
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.refresh", self->busy == 0);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.sign-out",
-                                 (g_str_equal (page, "ready") || g_str_equal (page, "clinic")) &&
+                                 (g_str_equal (page, "ready") || g_str_equal (page, "clinic") ||
+                                  g_str_equal (page, "no-clinic")) &&
                                  mhf_agent_client_get_signed_in (self->client) &&
                                  !self->submitting);
   gtk_widget_set_sensitive (GTK_WIDGET (self->create_owner_button), !self->submitting);

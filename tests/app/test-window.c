@@ -633,6 +633,47 @@ test_window_sign_in (Fixture       *fixture,
   g_assert_false (page_shows_text (fixture, failed));
 }
 
+static GtkWidget *
+find_widget_of_type (GtkWidget *widget,
+                     GType      type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_widget_of_type (child, type);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* An owner without a clinic is asked for one; adding it opens the
+ * clinic's pages. */
+static void
+test_window_add_first_clinic (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  assert_page_seen (fixture, "sign-in");
+  sign_in_through_page (fixture, OWNER_PASSPHRASE);
+  assert_page_seen (fixture, "no-clinic");
+
+  set_row_text (fixture, "no-clinic", "Clinic name", "Harbour Physio");
+  click (fixture, page_button (fixture, "no-clinic", "_Add Clinic"));
+  assert_page_seen (fixture, "clinic");
+
+  /* On its settings, to connect it to Cliniko next. */
+  {
+    GtkWidget *stack = find_widget_of_type (GTK_WIDGET (fixture->window), ADW_TYPE_VIEW_STACK);
+
+    g_assert_nonnull (stack);
+    g_assert_cmpstr (adw_view_stack_get_visible_child_name (ADW_VIEW_STACK (stack)), ==,
+                     "settings");
+  }
+}
+
 static void
 on_session_ended_cb (MhfAgentClient *client,
                      const char     *reason,
@@ -697,6 +738,8 @@ main (int   argc,
               fixture_set_up, test_window_first_run, fixture_tear_down);
   g_test_add ("/mhf/app/window/sign-in", Fixture, &config_owner,
               fixture_set_up, test_window_sign_in, fixture_tear_down);
+  g_test_add ("/mhf/app/window/add-first-clinic", Fixture, &config_owner,
+              fixture_set_up, test_window_add_first_clinic, fixture_tear_down);
   g_test_add ("/mhf/app/window/idle-timeout", Fixture, &config_owner_idle,
               fixture_set_up, test_window_idle_timeout, fixture_tear_down);
 
