@@ -82,6 +82,9 @@ struct _MhfClinicView
   AdwActionRow     *sent_row;
   AdwActionRow     *skipped_row;
   AdwActionRow     *failed_row;
+  AdwActionRow     *agent_row;
+  AdwActionRow     *cliniko_health_row;
+  AdwActionRow     *email_health_row;
   AdwPreferencesGroup *next_group;
   GPtrArray        *next_rows;
   AdwPreferencesGroup *warnings_group;
@@ -393,6 +396,22 @@ cliniko_status_cb (GObject      *object,
     return;
   g_variant_get (reply, "(@a{sv})", &status);
 
+  {
+    gboolean connected = FALSE;
+    g_autofree char *text = NULL;
+
+    g_variant_lookup (status, "connected", "b", &connected);
+    if (g_str_equal (dict_s (status, "key-state"), "rejected"))
+      text = g_strdup (_("Key refused: nothing is scanned or sent"));
+    else if (*dict_s (status, "problem") != '\0')
+      text = g_strdup (_("Could not be read at the last try"));
+    else if (connected)
+      text = g_strdup_printf (_("Connected to %s"), dict_s (status, "account-name"));
+    else
+      text = g_strdup (_("Not connected"));
+    adw_action_row_set_subtitle (self->cliniko_health_row, text);
+  }
+
   if (g_str_equal (dict_s (status, "key-state"), "rejected"))
     add_warning (self, _("Cliniko refused the API key"),
                  _("Nothing is scanned or sent until an owner connects a new key."));
@@ -419,6 +438,13 @@ email_settings_cb (GObject      *object,
     return;
   g_variant_get (reply, "(@a{sv})", &settings);
   problem = dict_s (settings, "problem");
+  adw_action_row_set_subtitle (self->email_health_row,
+                               g_str_equal (problem, "SMTP login failed")
+                               ? _("Paused: the mail server refused the login")
+                               : *problem != '\0' ? _("Not set up")
+                               : g_str_equal (dict_s (settings, "transport"), "file")
+                               ? _("Writing messages into a folder")
+                               : _("Ready"));
   if (g_str_equal (problem, "SMTP login failed"))
     add_warning (self, _("SMTP login failed"),
                  _("Sending is paused. Check the email settings and save them again."));
@@ -440,6 +466,12 @@ refresh_overview (MhfClinicView *self)
 
   clear_rows (self->warnings_group, self->warning_rows);
   gtk_widget_set_visible (GTK_WIDGET (self->warnings_group), FALSE);
+  adw_action_row_set_subtitle (self->agent_row,
+                               mhf_agent_client_get_agent_state (self->client) == MHF_AGENT_STATE_READY
+                               ? _("Running; keyring and database ready")
+                               : _("Not ready; see the agent's status"));
+  /* Staff do not see the email settings. */
+  gtk_widget_set_visible (GTK_WIDGET (self->email_health_row), role_at_least (self, "manager"));
   if (status != NULL && g_variant_lookup (status, "offline-seconds", "x", &offline) &&
       offline >= 3600)
     {
@@ -1745,7 +1777,16 @@ build_overview (MhfClinicView *self)
   self->next_group = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
   adw_preferences_group_set_title (self->next_group, _("Next Sends"));
 
-  adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), self->warnings_group);
+  {
+    GtkWidget *health = adw_preferences_group_new ();
+
+    adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (health), _("Health"));
+    self->agent_row = count_row (ADW_PREFERENCES_GROUP (health), _("Background agent"));
+    self->cliniko_health_row = count_row (ADW_PREFERENCES_GROUP (health), _("Cliniko"));
+    self->email_health_row = count_row (ADW_PREFERENCES_GROUP (health), _("Email"));
+    adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), self->warnings_group);
+    adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (health));
+  }
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (today));
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), self->next_group);
   return page;

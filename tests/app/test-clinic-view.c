@@ -425,6 +425,14 @@ toast_scanned (Fixture *f)
   return shows_text (GTK_WIDGET (f->window), "Scanned:");
 }
 
+static gboolean
+health_shown (Fixture *f)
+{
+  return shows_text (GTK_WIDGET (view (f)), "Connected to Harbourside Health Group") &&
+         shows_text (GTK_WIDGET (view (f)), "Writing messages into a folder") &&
+         shows_text (GTK_WIDGET (view (f)), "Running; keyring and database ready");
+}
+
 static void
 test_pages_and_cancel (Fixture       *f,
                        gconstpointer  data)
@@ -437,7 +445,8 @@ test_pages_and_cancel (Fixture       *f,
   g_assert_true (wait_until (f, clinic_shown));
   settle ();
 
-  /* Overview: today's counts and the next sends. */
+  /* Overview: health, today's counts and the next sends. */
+  g_assert_true (wait_until (f, health_shown));
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "Sent today"));
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "Next Sends"));
   screenshot (f, "overview.png");
