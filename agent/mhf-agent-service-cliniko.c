@@ -62,15 +62,6 @@ clinic_row_free (ClinicRow *row)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClinicRow, clinic_row_free)
 
-static char *
-column_dup (sqlite3_stmt *stmt,
-            int           column)
-{
-  const char *text = (const char *) sqlite3_column_text (stmt, column);
-
-  return text != NULL ? g_strdup (text) : NULL;
-}
-
 static gboolean
 read_clinic (sqlite3     *db,
              gint64       clinic_id,
@@ -112,20 +103,20 @@ read_clinic (sqlite3     *db,
     }
 
   row->exists = TRUE;
-  row->name = column_dup (stmt, 0);
-  row->base_url_override = column_dup (stmt, 1);
-  row->fingerprint = column_dup (stmt, 2);
-  row->shard = column_dup (stmt, 3);
-  row->user_name = column_dup (stmt, 4);
-  row->user_role = column_dup (stmt, 5);
-  row->account_name = column_dup (stmt, 6);
-  row->time_zone = column_dup (stmt, 7);
-  row->key_state = column_dup (stmt, 8);
+  row->name = mhf_store_column_dup (stmt, 0);
+  row->base_url_override = mhf_store_column_dup (stmt, 1);
+  row->fingerprint = mhf_store_column_dup (stmt, 2);
+  row->shard = mhf_store_column_dup (stmt, 3);
+  row->user_name = mhf_store_column_dup (stmt, 4);
+  row->user_role = mhf_store_column_dup (stmt, 5);
+  row->account_name = mhf_store_column_dup (stmt, 6);
+  row->time_zone = mhf_store_column_dup (stmt, 7);
+  row->key_state = mhf_store_column_dup (stmt, 8);
   row->connected_at = sqlite3_column_int64 (stmt, 9);
   row->paused = sqlite3_column_int64 (stmt, 10) != 0;
   row->reference_refreshed_at = sqlite3_column_int64 (stmt, 11);
   row->double_reminders = sqlite3_column_int64 (stmt, 12) != 0;
-  row->problem = column_dup (stmt, 13);
+  row->problem = mhf_store_column_dup (stmt, 13);
   row->n_businesses = (guint) sqlite3_column_int64 (stmt, 14);
   row->n_practitioners = (guint) sqlite3_column_int64 (stmt, 15);
   row->n_appointment_types = (guint) sqlite3_column_int64 (stmt, 16);

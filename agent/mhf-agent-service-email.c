@@ -28,13 +28,6 @@ mhf_clinic_email_clear (MhfClinicEmail *email)
   g_clear_pointer (&email->problem, g_free);
 }
 
-static char *
-column_dup (sqlite3_stmt *stmt,
-            int           column)
-{
-  return g_strdup ((const char *) sqlite3_column_text (stmt, column));
-}
-
 /**
  * mhf_clinic_email_load:
  *
@@ -82,20 +75,20 @@ mhf_clinic_email_load (sqlite3         *db,
     }
 
   email->mail = g_new0 (MhfMailSettings, 1);
-  email->mail->transport = column_dup (stmt, 0);
-  email->mail->host = column_dup (stmt, 1);
+  email->mail->transport = mhf_store_column_dup (stmt, 0);
+  email->mail->host = mhf_store_column_dup (stmt, 1);
   email->mail->port = (guint) sqlite3_column_int (stmt, 2);
-  email->mail->security = column_dup (stmt, 3);
-  email->mail->username = column_dup (stmt, 4);
+  email->mail->security = mhf_store_column_dup (stmt, 3);
+  email->mail->username = mhf_store_column_dup (stmt, 4);
   email->password_set = sqlite3_column_int (stmt, 5) != 0;
-  email->mail->ca_pem = column_dup (stmt, 6);
-  email->mail->folder = column_dup (stmt, 7);
+  email->mail->ca_pem = mhf_store_column_dup (stmt, 6);
+  email->mail->folder = mhf_store_column_dup (stmt, 7);
   email->mail->timeout_seconds = 60;
-  email->from_name = column_dup (stmt, 8);
-  email->from_address = column_dup (stmt, 9);
-  email->reply_to = column_dup (stmt, 10);
+  email->from_name = mhf_store_column_dup (stmt, 8);
+  email->from_address = mhf_store_column_dup (stmt, 9);
+  email->reply_to = mhf_store_column_dup (stmt, 10);
   email->write_back = sqlite3_column_int (stmt, 11) != 0;
-  email->problem = column_dup (stmt, 12);
+  email->problem = mhf_store_column_dup (stmt, 12);
   return TRUE;
 }
 
@@ -641,10 +634,10 @@ test_read_worker (GTask   *task,
                                "This clinic has no template %" G_GINT64_FORMAT, t->template_id);
       return;
     }
-  t->template_name = column_dup (stmt, 0);
-  t->subject = column_dup (stmt, 1);
-  t->body_text = column_dup (stmt, 2);
-  t->body_html = column_dup (stmt, 3);
+  t->template_name = mhf_store_column_dup (stmt, 0);
+  t->subject = mhf_store_column_dup (stmt, 1);
+  t->body_text = mhf_store_column_dup (stmt, 2);
+  t->body_html = mhf_store_column_dup (stmt, 3);
   g_task_return_boolean (task, TRUE);
 }
 

@@ -259,13 +259,6 @@ static void next_batch (Run *run);
 
 /* ---- 1. claiming ------------------------------------------------------------------------------ */
 
-static char *
-column_dup (sqlite3_stmt *stmt,
-            int           column)
-{
-  return g_strdup ((const char *) sqlite3_column_text (stmt, column));
-}
-
 static gboolean
 record_event (sqlite3     *db,
               gint64       clinic_id,
@@ -338,13 +331,13 @@ load_clinic (sqlite3  *db,
       return FALSE;
     }
   if (sqlite3_column_type (clinic, 0) != SQLITE_NULL)
-    b->base_url = column_dup (clinic, 0);
+    b->base_url = mhf_store_column_dup (clinic, 0);
   else
     b->base_url = mhf_cliniko_base_url_for_shard ((const char *) sqlite3_column_text (clinic, 1)
                                                   ?: "au1");
-  b->fingerprint = column_dup (clinic, 2);
-  b->account_zone = column_dup (clinic, 3);
-  b->terminology = column_dup (clinic, 4);
+  b->fingerprint = mhf_store_column_dup (clinic, 2);
+  b->account_zone = mhf_store_column_dup (clinic, 3);
+  b->terminology = mhf_store_column_dup (clinic, 4);
 
   rc = sqlite3_prepare_v2 (db, "SELECT kind, cliniko_id, name, details FROM reference_items"
                                " WHERE clinic_id = ?1", -1, &refs, NULL);
@@ -357,7 +350,7 @@ load_clinic (sqlite3  *db,
   while (sqlite3_step (refs) == SQLITE_ROW)
     {
       const char *kind = (const char *) sqlite3_column_text (refs, 0);
-      char *id = column_dup (refs, 1);
+      char *id = mhf_store_column_dup (refs, 1);
 
       if (g_str_equal (kind, "business"))
         {
@@ -365,16 +358,16 @@ load_clinic (sqlite3  *db,
                                                                                              3),
                                                           NULL);
 
-          g_hash_table_insert (b->business_names, g_strdup (id), column_dup (refs, 2));
+          g_hash_table_insert (b->business_names, g_strdup (id), mhf_store_column_dup (refs, 2));
           if (details != NULL && JSON_NODE_HOLDS_OBJECT (details))
             g_hash_table_insert (b->business_details, g_strdup (id),
                                  json_object_ref (json_node_get_object (details)));
           g_free (id);
         }
       else if (g_str_equal (kind, "practitioner"))
-        g_hash_table_insert (b->practitioners, id, column_dup (refs, 2));
+        g_hash_table_insert (b->practitioners, id, mhf_store_column_dup (refs, 2));
       else
-        g_hash_table_insert (b->types, id, column_dup (refs, 2));
+        g_hash_table_insert (b->types, id, mhf_store_column_dup (refs, 2));
     }
 
   rc = sqlite3_prepare_v2 (db, "SELECT id, name, subject, body_text, body_html FROM templates"
@@ -390,10 +383,10 @@ load_clinic (sqlite3  *db,
       Template *t = g_new0 (Template, 1);
       gint64 id = sqlite3_column_int64 (templates, 0);
 
-      t->name = column_dup (templates, 1);
-      t->subject = column_dup (templates, 2);
-      t->text = column_dup (templates, 3);
-      t->html = column_dup (templates, 4);
+      t->name = mhf_store_column_dup (templates, 1);
+      t->subject = mhf_store_column_dup (templates, 2);
+      t->text = mhf_store_column_dup (templates, 3);
+      t->html = mhf_store_column_dup (templates, 4);
       g_hash_table_insert (b->templates, g_memdup2 (&id, sizeof id), t);
     }
   return TRUE;
@@ -465,15 +458,15 @@ claim_memos (sqlite3  *db,
       c->memo_only = TRUE;
       c->id = sqlite3_column_int64 (stmt, 0);
       c->rule_id = sqlite3_column_int64 (stmt, 2);
-      c->kind = column_dup (stmt, 3);
+      c->kind = mhf_store_column_dup (stmt, 3);
       c->category = g_strdup ("care");
       c->template_id = sqlite3_column_int64 (stmt, 4);
-      c->patient_id = column_dup (stmt, 5);
-      c->message_id = column_dup (stmt, 6);
+      c->patient_id = mhf_store_column_dup (stmt, 5);
+      c->message_id = mhf_store_column_dup (stmt, 6);
       c->memo_attempts = sqlite3_column_int (stmt, 7);
-      c->appointment_id = column_dup (stmt, 8);
-      c->attendee_id = column_dup (stmt, 9);
-      c->appointment_start = column_dup (stmt, 10);
+      c->appointment_id = mhf_store_column_dup (stmt, 8);
+      c->attendee_id = mhf_store_column_dup (stmt, 9);
+      c->appointment_start = mhf_store_column_dup (stmt, 10);
       c->marker = claim_marker (c->kind, (const char *) sqlite3_column_text (stmt, 11),
                                 c->appointment_id, c->attendee_id, c->appointment_start);
       c->created_at = sqlite3_column_int64 (stmt, 12);
@@ -564,14 +557,14 @@ claim_worker (GTask   *task,
       c = g_new0 (Claim, 1);
       c->id = id;
       c->rule_id = sqlite3_column_int64 (due, 2);
-      c->kind = column_dup (due, 3);
-      c->category = column_dup (due, 4);
+      c->kind = mhf_store_column_dup (due, 3);
+      c->category = mhf_store_column_dup (due, 4);
       c->template_id = sqlite3_column_int64 (due, 5);
-      c->appointment_id = column_dup (due, 6);
-      c->attendee_id = column_dup (due, 7);
-      c->appointment_start = column_dup (due, 8);
-      c->patient_id = column_dup (due, 9);
-      c->business_id = column_dup (due, 10);
+      c->appointment_id = mhf_store_column_dup (due, 6);
+      c->attendee_id = mhf_store_column_dup (due, 7);
+      c->appointment_start = mhf_store_column_dup (due, 8);
+      c->patient_id = mhf_store_column_dup (due, 9);
+      c->business_id = mhf_store_column_dup (due, 10);
       c->created_at = sqlite3_column_int64 (due, 12);
       c->attempts = sqlite3_column_int (due, 13) + 1;
       c->message_id = mhf_mail_message_id (clinic_id, id, batch->email.from_address);
@@ -1003,18 +996,6 @@ json_bool (JsonObject *object,
 }
 
 static const char *
-gone_reason (JsonObject *row)
-{
-  if (mhf_scan_parse_time (row, "deleted_at") != 0)
-    return MHF_REASON_APPOINTMENT_DELETED;
-  if (mhf_scan_parse_time (row, "cancelled_at") != 0)
-    return MHF_REASON_APPOINTMENT_CANCELLED;
-  if (mhf_scan_parse_time (row, "archived_at") != 0)
-    return MHF_REASON_APPOINTMENT_ARCHIVED;
-  return NULL;
-}
-
-static const char *
 gate (Batch      *b,
       Claim      *c,
       JsonObject *appointment,
@@ -1026,9 +1007,9 @@ gate (Batch      *b,
 
   if (appointment == NULL || (!individual && attendee == NULL))
     return MHF_REASON_APPOINTMENT_DELETED;
-  if ((reason = gone_reason (appointment)) != NULL)
+  if ((reason = mhf_scan_gone_reason (appointment)) != NULL)
     return reason;
-  if (attendee != NULL && (reason = gone_reason (attendee)) != NULL)
+  if (attendee != NULL && (reason = mhf_scan_gone_reason (attendee)) != NULL)
     return reason;
 
   if (g_str_equal (c->kind, "reminder"))

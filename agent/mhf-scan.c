@@ -92,8 +92,9 @@ mhf_scan_linked_id (JsonObject *row,
                                                             "self"));
 }
 
-static const char *
-gone_reason (JsonObject *row)
+/* Why an appointment (or a place, or a class) takes no messages, or %NULL. */
+const char *
+mhf_scan_gone_reason (JsonObject *row)
 {
   if (mhf_scan_parse_time (row, "deleted_at") != 0)
     return MHF_REASON_APPOINTMENT_DELETED;
@@ -129,7 +130,7 @@ mhf_scan_item_from_appointment (JsonObject *row)
   item->starts_at = mhf_scan_parse_time (row, "starts_at");
   item->ends_at = mhf_scan_parse_time (row, "ends_at");
   item->updated_at = mhf_scan_parse_time (row, "updated_at");
-  item->gone = gone_reason (row);
+  item->gone = mhf_scan_gone_reason (row);
 
   if (item->gone == NULL && (item->starts_at == 0 || item->ends_at == 0))
     {
@@ -169,9 +170,9 @@ mhf_scan_item_from_attendee (JsonObject *group,
   item->ends_at = mhf_scan_parse_time (group, "ends_at");
   item->updated_at = MAX (mhf_scan_parse_time (group, "updated_at"),
                           mhf_scan_parse_time (attendee, "updated_at"));
-  item->gone = gone_reason (group);
+  item->gone = mhf_scan_gone_reason (group);
   if (item->gone == NULL)
-    item->gone = gone_reason (attendee);
+    item->gone = mhf_scan_gone_reason (attendee);
 
   if (item->gone == NULL && (item->starts_at == 0 || item->ends_at == 0))
     {

@@ -57,6 +57,7 @@ MhfScanItem *mhf_scan_item_from_attendee   (JsonObject   *group,
                                             JsonObject   *attendee);
 char        *mhf_scan_linked_id            (JsonObject   *row,
                                             const char   *member);
+const char  *mhf_scan_gone_reason          (JsonObject   *row);
 gint64       mhf_scan_parse_time           (JsonObject   *row,
                                             const char   *member);
 void         mhf_scan_item_to_info         (const MhfScanItem  *item,

@@ -241,6 +241,19 @@ mhf_store_exec_bound (sqlite3     *db,
 }
 
 /**
+ * mhf_store_column_dup:
+ *
+ * Returns: (transfer full) (nullable): a copy of a text column, %NULL for
+ *   NULL. Worker thread only.
+ */
+char *
+mhf_store_column_dup (sqlite3_stmt *stmt,
+                      int           column)
+{
+  return g_strdup ((const char *) sqlite3_column_text (stmt, column));
+}
+
+/**
  * mhf_store_query_int64:
  * @out: (out): the first column of the first row, or 0 when there is none
  *

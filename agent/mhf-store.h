@@ -110,6 +110,8 @@ gboolean  mhf_store_query_int64          (sqlite3             *db,
                                           GError             **error,
                                           const char          *types,
                                           ...);
+char     *mhf_store_column_dup           (sqlite3_stmt        *stmt,
+                                          int                  column);
 gboolean  mhf_store_begin                (sqlite3             *db,
                                           GError             **error);
 gboolean  mhf_store_commit               (sqlite3             *db,
