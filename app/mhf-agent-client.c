@@ -66,6 +66,7 @@ enum {
 enum {
   SESSION_ENDED,
   OUTBOX_CHANGED,
+  SCAN_PROGRESS,
   N_SIGNALS
 };
 
@@ -325,6 +326,16 @@ on_proxy_outbox_changed_cb (MhfIpcAgent1   *proxy,
 }
 
 static void
+on_proxy_scan_progress_cb (MhfIpcAgent1   *proxy,
+                           gint64          clinic,
+                           guint           done,
+                           guint           total,
+                           MhfAgentClient *self)
+{
+  g_signal_emit (self, signals[SCAN_PROGRESS], 0, clinic, done, total);
+}
+
+static void
 on_proxy_session_ended_cb (MhfIpcAgent1   *proxy,
                            const char     *reason,
                            MhfAgentClient *self)
@@ -460,6 +471,10 @@ take_proxy (MhfAgentClient *self,
   g_signal_connect (self->proxy,
                     "outbox-changed",
                     G_CALLBACK (on_proxy_outbox_changed_cb),
+                    self);
+  g_signal_connect (self->proxy,
+                    "scan-progress",
+                    G_CALLBACK (on_proxy_scan_progress_cb),
                     self);
   g_signal_connect (self->proxy,
                     "notify::g-name-owner",
@@ -783,6 +798,22 @@ mhf_agent_client_class_init (MhfAgentClientClass *klass)
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL,
                   G_TYPE_NONE, 1, G_TYPE_INT64);
+
+  /**
+   * MhfAgentClient::scan-progress:
+   * @self: a #MhfAgentClient
+   * @clinic: the clinic being scanned
+   * @done: Cliniko lists read so far
+   * @total: lists this scan expects to read
+   *
+   * Relayed from the agent while it scans a clinic.
+   */
+  signals[SCAN_PROGRESS] =
+    g_signal_new ("scan-progress",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 3, G_TYPE_INT64, G_TYPE_UINT, G_TYPE_UINT);
 }
 
 static void
