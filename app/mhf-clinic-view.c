@@ -15,6 +15,7 @@
 #include "mhf-clinic-view.h"
 
 #include "mhf-editors.h"
+#include "mhf-email-group.h"
 
 #include "mhf-error.h"
 
@@ -115,15 +116,7 @@ struct _MhfClinicView
   guint             n_audit_rows;
 
   /* Settings: managers and owners (the Cliniko key: owners) */
-  AdwComboRow      *smtp_preset_row;
-  AdwEntryRow      *smtp_host_row;
-  AdwEntryRow      *smtp_port_row;
-  AdwEntryRow      *smtp_user_row;
-  AdwPasswordEntryRow *smtp_password_row;
-  AdwEntryRow      *from_name_row;
-  AdwEntryRow      *from_address_row;
-  AdwEntryRow      *reply_to_row;
-  GtkSwitch        *write_back_switch;
+  MhfEmailGroup    *email_group;
   GtkSpinButton    *interval_spin;
   AdwActionRow     *cliniko_row;
   AdwPasswordEntryRow *cliniko_key_row;
@@ -1441,29 +1434,6 @@ build_audit (MhfClinicView *self)
 
 /* ---- Settings --------------------------------------------------------------------------------- */
 
-/* Presets fill in the server; the rest is the clinic's own. */
-static const struct { const char *label; const char *host; guint port; } smtp_presets[] = {
-  { N_("Other server"), NULL, 587 },
-  { N_("Microsoft 365"), "smtp.office365.com", 587 },
-  { N_("Google Workspace (SMTP relay)"), "smtp-relay.gmail.com", 587 },
-};
-
-static void
-preset_selected_cb (AdwComboRow   *row,
-                    GParamSpec    *pspec,
-                    MhfClinicView *self)
-{
-  guint i = adw_combo_row_get_selected (row);
-  g_autofree char *port = NULL;
-
-  if (i == 0 || i >= G_N_ELEMENTS (smtp_presets))
-    return;
-  port = g_strdup_printf ("%u", smtp_presets[i].port);
-  gtk_editable_set_text (GTK_EDITABLE (self->smtp_host_row), smtp_presets[i].host);
-  gtk_editable_set_text (GTK_EDITABLE (self->smtp_port_row), port);
-}
-
-
 static void
 settings_saved_cb (GObject      *object,
                    GAsyncResult *result,
@@ -1476,17 +1446,10 @@ settings_saved_cb (GObject      *object,
   reply = mhf_agent_client_call_finish (self->client, result, &error);
   if (reply == NULL)
     {
-      /* The agent names the field first, e.g. "from-address: …". */
-      if (g_error_matches (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT))
-        {
-          g_autofree char *text = NULL;
-          const char *field = error->message;
-          const char *colon = strchr (field, ':');
+      g_autofree char *text = mhf_email_group_describe_error (error);
 
-          text = g_strdup_printf (_("Check the field “%.*s”."),
-                                  colon != NULL ? (int) (colon - field) : 0, field);
-          toast (self, text);
-        }
+      if (text != NULL)
+        toast (self, text);
       else
         show_error (self, error);
       return;
@@ -1499,34 +1462,9 @@ static void
 save_email_clicked_cb (GtkButton     *button,
                        MhfClinicView *self)
 {
-  GVariantBuilder dict;
-  const char *password = gtk_editable_get_text (GTK_EDITABLE (self->smtp_password_row));
-  guint64 port = g_ascii_strtoull (gtk_editable_get_text (GTK_EDITABLE (self->smtp_port_row)),
-                                   NULL, 10);
-
-  g_variant_builder_init (&dict, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&dict, "{sv}", "transport", g_variant_new_string ("smtp"));
-  g_variant_builder_add (&dict, "{sv}", "security", g_variant_new_string ("starttls"));
-  g_variant_builder_add (&dict, "{sv}", "host",
-                         g_variant_new_string (gtk_editable_get_text (GTK_EDITABLE (self->smtp_host_row))));
-  g_variant_builder_add (&dict, "{sv}", "port", g_variant_new_uint32 ((guint32) MIN (port, 65535)));
-  g_variant_builder_add (&dict, "{sv}", "username",
-                         g_variant_new_string (gtk_editable_get_text (GTK_EDITABLE (self->smtp_user_row))));
-  if (*password != '\0')
-    g_variant_builder_add (&dict, "{sv}", "password", g_variant_new_string (password));
-  g_variant_builder_add (&dict, "{sv}", "from-name",
-                         g_variant_new_string (gtk_editable_get_text (GTK_EDITABLE (self->from_name_row))));
-  g_variant_builder_add (&dict, "{sv}", "from-address",
-                         g_variant_new_string (gtk_editable_get_text (GTK_EDITABLE (self->from_address_row))));
-  g_variant_builder_add (&dict, "{sv}", "reply-to",
-                         g_variant_new_string (gtk_editable_get_text (GTK_EDITABLE (self->reply_to_row))));
-  g_variant_builder_add (&dict, "{sv}", "write-back",
-                         g_variant_new_boolean (gtk_switch_get_active (self->write_back_switch)));
-  /* The password leaves the entry once sent. */
-  gtk_editable_set_text (GTK_EDITABLE (self->smtp_password_row), "");
-
   mhf_agent_client_call_async (self->client, "SetEmailSettings",
-                               g_variant_new ("(xa{sv})", self->clinic, &dict),
+                               g_variant_new ("(x@a{sv})", self->clinic,
+                                              mhf_email_group_take_settings (self->email_group)),
                                self->cancellable, settings_saved_cb, g_object_ref (self));
 }
 
@@ -1562,25 +1500,12 @@ email_loaded_cb (GObject      *object,
   g_autoptr(MhfClinicView) self = user_data;
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) settings = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *port = NULL;
-  guint32 port_value = 0;
-  gboolean write_back = TRUE;
 
-  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  reply = mhf_agent_client_call_finish (self->client, result, NULL);
   if (reply == NULL)
     return;
   g_variant_get (reply, "(@a{sv})", &settings);
-  g_variant_lookup (settings, "port", "u", &port_value);
-  g_variant_lookup (settings, "write-back", "b", &write_back);
-  port = port_value > 0 ? g_strdup_printf ("%u", port_value) : g_strdup ("587");
-  gtk_editable_set_text (GTK_EDITABLE (self->smtp_host_row), dict_s (settings, "host"));
-  gtk_editable_set_text (GTK_EDITABLE (self->smtp_port_row), port);
-  gtk_editable_set_text (GTK_EDITABLE (self->smtp_user_row), dict_s (settings, "username"));
-  gtk_editable_set_text (GTK_EDITABLE (self->from_name_row), dict_s (settings, "from-name"));
-  gtk_editable_set_text (GTK_EDITABLE (self->from_address_row), dict_s (settings, "from-address"));
-  gtk_editable_set_text (GTK_EDITABLE (self->reply_to_row), dict_s (settings, "reply-to"));
-  gtk_switch_set_active (self->write_back_switch, write_back);
+  mhf_email_group_set_settings (self->email_group, settings);
 }
 
 static void
@@ -1628,18 +1553,6 @@ refresh_settings (MhfClinicView *self)
                                cliniko_loaded_cb, g_object_ref (self));
 }
 
-static AdwEntryRow *
-entry_row (AdwPreferencesGroup *group,
-           const char          *title)
-{
-  GtkWidget *row = adw_entry_row_new ();
-
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
-  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
-  adw_preferences_group_add (group, row);
-  return ADW_ENTRY_ROW (row);
-}
-
 static GtkWidget *
 suffix_button (const char *label,
                GCallback   callback,
@@ -1657,54 +1570,15 @@ static GtkWidget *
 build_settings (MhfClinicView *self)
 {
   GtkWidget *page = adw_preferences_page_new ();
-  AdwPreferencesGroup *email = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
+  AdwPreferencesGroup *email = ADW_PREFERENCES_GROUP (mhf_email_group_new ());
   AdwPreferencesGroup *scanning = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
-  GtkStringList *presets = gtk_string_list_new (NULL);
   GtkWidget *row;
 
-  for (guint i = 0; i < G_N_ELEMENTS (smtp_presets); i++)
-    gtk_string_list_append (presets, _(smtp_presets[i].label));
-
-  adw_preferences_group_set_title (email, _("Email"));
-  adw_preferences_group_set_description (email,
-                                         _("Sent with STARTTLS; certificates are always "
-                                           "checked. The password is kept in the keyring."));
+  self->email_group = MHF_EMAIL_GROUP (email);
   adw_preferences_group_set_header_suffix (email,
                                            suffix_button (_("_Save Email Settings"),
                                                           G_CALLBACK (save_email_clicked_cb),
                                                           self));
-  row = adw_combo_row_new ();
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Mail server"));
-  adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (presets));
-  g_signal_connect (row, "notify::selected", G_CALLBACK (preset_selected_cb), self);
-  adw_preferences_group_add (email, row);
-  self->smtp_preset_row = ADW_COMBO_ROW (row);
-  self->smtp_host_row = entry_row (email, _("Server"));
-  self->smtp_port_row = entry_row (email, _("Port"));
-  self->smtp_user_row = entry_row (email, _("Username"));
-  row = adw_password_entry_row_new ();
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row),
-                                 _("Password (leave empty to keep the current one)"));
-  adw_preferences_group_add (email, row);
-  self->smtp_password_row = ADW_PASSWORD_ENTRY_ROW (row);
-  self->from_name_row = entry_row (email, _("Sender name"));
-  self->from_address_row = entry_row (email, _("Sender address"));
-  self->reply_to_row = entry_row (email, _("Reply-To (empty: each business's own)"));
-  row = plain_row ();
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Record each email in Cliniko"));
-  adw_action_row_set_subtitle (ADW_ACTION_ROW (row),
-                               _("A memo on the patient: the template and subject, never the "
-                                 "message"));
-  self->write_back_switch = GTK_SWITCH (gtk_switch_new ());
-  gtk_widget_set_valign (GTK_WIDGET (self->write_back_switch), GTK_ALIGN_CENTER);
-  gtk_switch_set_active (self->write_back_switch, TRUE);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self->write_back_switch),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL, _("Record each email in Cliniko"),
-                                  -1);
-  adw_action_row_add_suffix (ADW_ACTION_ROW (row), GTK_WIDGET (self->write_back_switch));
-  adw_action_row_set_activatable_widget (ADW_ACTION_ROW (row),
-                                         GTK_WIDGET (self->write_back_switch));
-  adw_preferences_group_add (email, row);
 
   adw_preferences_group_set_title (scanning, _("Cliniko"));
   row = plain_row ();
@@ -1739,7 +1613,6 @@ build_settings (MhfClinicView *self)
 
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), email);
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), scanning);
-  g_object_unref (presets);
   return page;
 }
 
