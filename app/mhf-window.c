@@ -14,6 +14,7 @@
 #include "mhf-window.h"
 
 #include "mhf-clinic-view.h"
+#include "mhf-onboarding.h"
 
 #include "mhf-app-resources.h"
 #include "mhf-error.h"
@@ -57,7 +58,8 @@ struct _MhfWindow
 
   MhfClinicView        *clinic_view;     /* the signed-in user's first clinic */
   GtkWidget            *no_clinic_page;  /* signed in, but no clinic yet */
-  GtkWidget            *clinic_name_row;
+  gint64                wanted_clinic;   /* to open once listed, 0 for the first */
+  const char           *wanted_page;     /* its page, NULL for the overview */
 
   /* State */
   guint                 busy;
@@ -225,41 +227,36 @@ drop_clinic_view (MhfWindow *self)
   self->clinics_requested = FALSE;
 }
 
+/* The assistant saved each step as it went; show the clinic it made, on
+ * its overview once the first scan ran, else on Settings to finish. */
 static void
-clinic_added_cb (GObject      *object,
-                 GAsyncResult *result,
-                 gpointer      user_data)
+onboarding_destroyed_cb (MhfOnboarding *onboarding,
+                         MhfWindow     *self)
 {
-  g_autoptr(MhfWindow) self = user_data;
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GError) error = NULL;
+  gint64 clinic = mhf_onboarding_get_clinic (onboarding);
 
-  if (self->client == NULL)
+  g_signal_handlers_disconnect_by_data (onboarding, self);
+  if (clinic == 0 || self->client == NULL)
     return;
-  reply = mhf_agent_client_call_finish (self->client, result, &error);
-  if (reply == NULL)
-    {
-      adw_toast_overlay_add_toast (self->toast_overlay,
-                                   adw_toast_new (g_error_matches (error, MHF_ERROR,
-                                                                   MHF_ERROR_INVALID_INPUT)
-                                                  ? _("Give the clinic a name of 1 to 128 characters.")
-                                                  : _("The clinic could not be added. Try again.")));
-      return;
-    }
-  /* The new clinic's pages open on Settings, to connect it to Cliniko. */
-  self->clinics_requested = FALSE;
-  g_object_set_data (G_OBJECT (self), "open-settings", GINT_TO_POINTER (1));
+  self->wanted_clinic = clinic;
+  self->wanted_page = mhf_onboarding_get_scanned (onboarding) ? "overview" : "settings";
+  drop_clinic_view (self);
   mhf_window_update (self);
+  g_object_unref (self);
 }
 
 static void
-add_clinic_clicked_cb (GtkButton *button,
-                       MhfWindow *self)
+add_clinic_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
 {
-  const char *name = gtk_editable_get_text (GTK_EDITABLE (self->clinic_name_row));
+  MhfWindow *self = MHF_WINDOW (widget);
+  MhfOnboarding *onboarding = mhf_onboarding_new (GTK_WINDOW (self), self->client);
 
-  mhf_agent_client_call_async (self->client, "AddClinic", g_variant_new ("(s)", name),
-                               self->cancellable, clinic_added_cb, g_object_ref (self));
+  /* Held until the assistant is gone: it reports to this window. */
+  g_object_ref (self);
+  g_signal_connect (onboarding, "destroy", G_CALLBACK (onboarding_destroyed_cb), self);
+  gtk_window_present (GTK_WINDOW (onboarding));
 }
 
 /* Signed in without a clinic: an owner adds one; anyone else is told whom
@@ -277,29 +274,16 @@ show_no_clinic (MhfWindow *self,
   adw_status_page_set_title (ADW_STATUS_PAGE (status), _("No Clinic Yet"));
   if (owner)
     {
-      GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 12);
-      GtkWidget *list = gtk_list_box_new ();
-      GtkWidget *button = gtk_button_new_with_mnemonic (_("_Add Clinic"));
-      GtkWidget *clamp = adw_clamp_new ();
+      GtkWidget *button = gtk_button_new_with_mnemonic (_("_Set Up a Clinic…"));
 
       adw_status_page_set_description (ADW_STATUS_PAGE (status),
-                                       _("Add your clinic, then connect it to Cliniko and set "
-                                         "up email in its settings."));
-      self->clinic_name_row = adw_entry_row_new ();
-      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->clinic_name_row),
-                                     _("Clinic name"));
-      gtk_list_box_set_selection_mode (GTK_LIST_BOX (list), GTK_SELECTION_NONE);
-      gtk_widget_add_css_class (list, "boxed-list");
-      gtk_list_box_append (GTK_LIST_BOX (list), self->clinic_name_row);
+                                       _("Set up your clinic: connect it to Cliniko, choose "
+                                         "its first messages and how email is sent."));
       gtk_widget_add_css_class (button, "suggested-action");
       gtk_widget_add_css_class (button, "pill");
       gtk_widget_set_halign (button, GTK_ALIGN_CENTER);
-      g_signal_connect (button, "clicked", G_CALLBACK (add_clinic_clicked_cb), self);
-      gtk_box_append (GTK_BOX (box), list);
-      gtk_box_append (GTK_BOX (box), button);
-      adw_clamp_set_maximum_size (ADW_CLAMP (clamp), 400);
-      adw_clamp_set_child (ADW_CLAMP (clamp), box);
-      adw_status_page_set_child (ADW_STATUS_PAGE (status), clamp);
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (button), "win.add-clinic");
+      adw_status_page_set_child (ADW_STATUS_PAGE (status), button);
     }
   else
     adw_status_page_set_description (ADW_STATUS_PAGE (status),
@@ -373,18 +357,29 @@ clinics_cb (GObject      *object,
       return;
     }
 
-  /* The first clinic the user works at; the agent lists only theirs. */
-  first = g_variant_get_child_value (clinics, 0);
+  /* The clinic just set up, else the first the user works at; the agent
+   * lists only theirs. */
+  for (gsize i = 0; i < g_variant_n_children (clinics); i++)
+    {
+      g_autoptr(GVariant) clinic = g_variant_get_child_value (clinics, i);
+      gint64 clinic_id = 0;
+
+      g_variant_lookup (clinic, "id", "x", &clinic_id);
+      if (first == NULL || clinic_id == self->wanted_clinic)
+        {
+          g_clear_pointer (&first, g_variant_unref);
+          first = g_variant_ref (clinic);
+        }
+    }
   g_variant_lookup (first, "id", "x", &id);
   g_variant_lookup (first, "name", "&s", &name);
   g_variant_lookup (first, "role", "&s", &role);
   self->clinic_view = mhf_clinic_view_new (self->client, id, name, role);
   gtk_stack_add_named (self->stack, GTK_WIDGET (self->clinic_view), "clinic");
-  if (g_object_get_data (G_OBJECT (self), "open-settings") != NULL)
-    {
-      g_object_set_data (G_OBJECT (self), "open-settings", NULL);
-      mhf_clinic_view_show_page (self->clinic_view, "settings");
-    }
+  if (self->wanted_page != NULL)
+    mhf_clinic_view_show_page (self->clinic_view, self->wanted_page);
+  self->wanted_clinic = 0;
+  self->wanted_page = NULL;
   if (self->no_clinic_page != NULL)
     {
       gtk_stack_remove (self->stack, self->no_clinic_page);
@@ -1249,6 +1244,7 @@ mhf_window_class_init (MhfWindowClass *klass)
 
   gtk_widget_class_install_action (widget_class, "win.refresh", NULL, refresh_action);
   gtk_widget_class_install_action (widget_class, "win.sign-out", NULL, sign_out_action);
+  gtk_widget_class_install_action (widget_class, "win.add-clinic", NULL, add_clinic_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK,
                                        "win.refresh", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F5, 0, "win.refresh", NULL);

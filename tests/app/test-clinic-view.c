@@ -19,6 +19,7 @@
 
 #include "mhf-clinic-view.h"
 #include "mhf-fake-cliniko.h"
+#include "mhf-onboarding.h"
 #include "mhf-test-bus.h"
 #include "mhf-window.h"
 
@@ -135,6 +136,15 @@ nothing_due (Fixture *f)
 }
 
 static void
+open_window (Fixture *f)
+{
+  f->client = mhf_agent_client_new ();
+  f->window = g_object_ref (mhf_window_new (NULL, f->client));
+  gtk_window_set_default_size (GTK_WINDOW (f->window), 900, 700);
+  gtk_window_present (GTK_WINDOW (f->window));
+}
+
+static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
@@ -159,6 +169,11 @@ fixture_setup (Fixture       *f,
   /* A connected clinic whose rules have planned and sent messages. */
   g_variant_unref (call (f, "CreateOwner", g_variant_new ("(sss)", "olivia", "Olivia Owner",
                                                           OWNER_PASS)));
+  if (data != NULL)   /* "bare": the owner only, the clinic is set up by the test */
+    {
+      open_window (f);
+      return;
+    }
   f->clinic = call_x (f, "AddClinic", g_variant_new ("(s)", "Harbour Physio"));
   g_variant_unref (call (f, "SetClinikoBaseUrl",
                          g_variant_new ("(xs)", f->clinic, mhf_fake_cliniko_get_base_url (f->fake))));
@@ -186,10 +201,7 @@ fixture_setup (Fixture       *f,
   g_variant_unref (call (f, "ScanNow", g_variant_new ("(x)", f->clinic)));
   g_assert_true (wait_until (f, nothing_due));
   g_assert_cmpuint (count_outbox (f, "planned"), >, 0);
-  f->client = mhf_agent_client_new ();
-  f->window = g_object_ref (mhf_window_new (NULL, f->client));
-  gtk_window_set_default_size (GTK_WINDOW (f->window), 900, 700);
-  gtk_window_present (GTK_WINDOW (f->window));
+  open_window (f);
 }
 
 static gboolean
@@ -658,12 +670,11 @@ interval_saved (Fixture *f)
   return strstr (text, "clinic.scan-interval") != NULL;
 }
 
-/* The form says which field is wrong: SMTP needs a server, and the test
- * clinic's settings are for the file transport. */
+/* The form says which field is wrong, by its title: SMTP needs a server. */
 static gboolean
 field_named (Fixture *f)
 {
-  return shows_text (GTK_WIDGET (f->window), "Check the field");
+  return shows_text (GTK_WIDGET (f->window), "Check “Server”");
 }
 
 static void
@@ -723,8 +734,18 @@ test_rules_templates_audit (Fixture       *f,
     g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "Sa_ve"), "clicked");
     g_assert_true (wait_until (f, interval_saved));
   }
+  /* The test clinic writes into a folder; a mail server without a name
+   * is refused and named, and the folder setting is kept. */
+  adw_combo_row_set_selected (ADW_COMBO_ROW (find_widget (GTK_WIDGET (view (f)),
+                                                          ADW_TYPE_COMBO_ROW)), 0);
   g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Save Email"), "clicked");
   g_assert_true (wait_until (f, field_named));
+  {
+    g_autoptr(GVariant) reply = call (f, "GetEmailSettings", g_variant_new ("(x)", f->clinic));
+    g_autofree char *text = g_variant_print (reply, FALSE);
+
+    g_assert_nonnull (strstr (text, "'transport': <'file'>"));
+  }
 }
 
 static gboolean
@@ -774,6 +795,145 @@ test_staff_sees_no_owner_controls (Fixture       *f,
   }
 }
 
+/* ---- onboarding -------------------------------------------------------------------------- */
+
+static const char *wanted_step;
+static const char *wanted_text;
+
+static GtkWidget *
+onboarding (void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();   /* transfer none */
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GObject) window = g_list_model_get_item (toplevels, i);
+
+      if (MHF_IS_ONBOARDING (window) && gtk_widget_get_visible (GTK_WIDGET (window)))
+        return GTK_WIDGET (window);
+    }
+  return NULL;
+}
+
+static gboolean
+at_step (Fixture *f)
+{
+  GtkWidget *o = onboarding ();
+
+  return o != NULL && g_str_equal (mhf_onboarding_get_step (MHF_ONBOARDING (o)), wanted_step) &&
+         (wanted_text == NULL || shows_text (o, wanted_text));
+}
+
+static void
+wait_for_step (Fixture    *f,
+               const char *step,
+               const char *text)
+{
+  wanted_step = step;
+  wanted_text = text;
+  if (!wait_until (f, at_step))
+    g_error ("The assistant did not reach “%s” showing “%s”", step, text ? text : "");
+}
+
+static void
+press (const char *label)
+{
+  GtkButton *button = find_button (onboarding (), label);
+
+  g_assert_nonnull (button);
+  g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (button)));
+  g_signal_emit_by_name (button, "clicked");
+}
+
+static gboolean
+no_clinic_shown (Fixture *f)
+{
+  return g_strcmp0 (mhf_window_get_visible_page_name (f->window), "no-clinic") == 0;
+}
+
+static gboolean
+onboarded_clinic_shown (Fixture *f)
+{
+  GtkWidget *stack;
+
+  if (onboarding () != NULL || view (f) == NULL ||
+      g_strcmp0 (mhf_window_get_visible_page_name (f->window), "clinic") != 0)
+    return FALSE;
+  stack = find_widget (GTK_WIDGET (view (f)), ADW_TYPE_VIEW_STACK);
+  return mhf_clinic_view_get_clinic (view (f)) == f->clinic &&
+         g_strcmp0 (adw_view_stack_get_visible_child_name (ADW_VIEW_STACK (stack)),
+                    "overview") == 0;
+}
+
+/* The owner's first clinic, one step after another: a name, the key (a
+ * wrong one first), the preset messages, email (a wrong sender named,
+ * then skipped) and the first scan; then the clinic opens on its overview. */
+static void
+test_onboarding (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(GVariant) rules = NULL;
+  GtkWidget *o;
+
+  sign_in (f, "olivia", OWNER_PASS);
+  g_assert_true (wait_until (f, no_clinic_shown));
+  g_signal_emit_by_name (find_button (GTK_WIDGET (f->window), "_Set Up a Clinic"), "clicked");
+  wait_for_step (f, "name", NULL);
+  o = onboarding ();
+
+  press ("_Continue");
+  wait_for_step (f, "name", "Give the clinic a name of 1 to 128 characters.");
+  gtk_editable_set_text (GTK_EDITABLE (field (o, "Clinic name")), "Harbour Physio");
+  press ("_Continue");
+  wait_for_step (f, "cliniko", NULL);
+  f->clinic = mhf_onboarding_get_clinic (MHF_ONBOARDING (o));
+  g_assert_cmpint (f->clinic, >, 0);
+  /* Test only: the fake Cliniko on loopback instead of the key's shard. */
+  g_variant_unref (call (f, "SetClinikoBaseUrl",
+                         g_variant_new ("(xs)", f->clinic, mhf_fake_cliniko_get_base_url (f->fake))));
+
+  gtk_editable_set_text (GTK_EDITABLE (field (o, "Cliniko API key")), "MS0xLTAwMDAwMDAwMDAtenp6-au2");
+  press ("_Connect");
+  wait_for_step (f, "cliniko", "Cliniko refused this API key");
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (field (o, "Cliniko API key"))), ==, "");
+  gtk_editable_set_text (GTK_EDITABLE (field (o, "Cliniko API key")), KEY);
+  press ("_Connect");
+  wait_for_step (f, "cliniko", "Harbourside Health Group");
+  g_assert_true (shows_text (o, "Key fingerprint"));
+  screenshot_window (f, o, "onboarding-cliniko.png");
+
+  press ("_Continue");
+  wait_for_step (f, "messages", NULL);
+  screenshot_window (f, o, "onboarding-messages.png");
+  press ("_Create");
+  wait_for_step (f, "email", NULL);
+  g_assert_cmpuint (count_list (f, "ListTemplates"), ==, 2);
+  g_assert_cmpuint (count_list (f, "ListRules"), ==, 2);
+
+  gtk_editable_set_text (GTK_EDITABLE (field (o, "Server")), "smtp.example.com");
+  gtk_editable_set_text (GTK_EDITABLE (field (o, "Sender address")), "not an address");
+  press ("_Save and Continue");
+  wait_for_step (f, "email", "Check “Sender address”");
+  screenshot_window (f, o, "onboarding-email.png");
+  press ("_Skip for Now");
+
+  wait_for_step (f, "sync", NULL);
+  press ("_Start");
+  wait_for_step (f, "sync", "planned");
+  screenshot_window (f, o, "onboarding-sync.png");
+  g_assert_cmpfloat (gtk_progress_bar_get_fraction (GTK_PROGRESS_BAR (find_widget (o, GTK_TYPE_PROGRESS_BAR))), ==, 1.0);
+  rules = call (f, "ListRules", g_variant_new ("(x)", f->clinic));
+  {
+    g_autofree char *text = g_variant_print (rules, FALSE);
+
+    g_assert_null (strstr (text, "'enabled': <false>"));
+  }
+  g_assert_cmpuint (count_outbox (f, "planned"), >, 0);
+
+  press ("_Open Clinic");
+  g_assert_true (wait_until (f, onboarded_clinic_shown));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -790,6 +950,8 @@ main (int   argc,
   g_test_add ("/mhf/app/clinic/rules-templates-audit", Fixture, NULL, fixture_setup,
               test_rules_templates_audit, fixture_teardown);
   g_test_add ("/mhf/app/clinic/editors", Fixture, NULL, fixture_setup, test_editors,
+              fixture_teardown);
+  g_test_add ("/mhf/app/clinic/onboarding", Fixture, "bare", fixture_setup, test_onboarding,
               fixture_teardown);
   g_test_add ("/mhf/app/clinic/staff", Fixture, NULL, fixture_setup,
               test_staff_sees_no_owner_controls, fixture_teardown);
