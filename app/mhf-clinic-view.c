@@ -1047,6 +1047,9 @@ rule_switch_cb (GtkSwitch     *toggle,
   return FALSE;
 }
 
+static void edit_rule_clicked_cb (GtkButton     *button,
+                                  MhfClinicView *self);
+
 static void
 rules_cb (GObject      *object,
           GAsyncResult *result,
@@ -1081,6 +1084,8 @@ rules_cb (GObject      *object,
       GtkWidget *row = plain_row ();
       GtkWidget *toggle = gtk_switch_new ();
       GtkWidget *dry = gtk_button_new_with_mnemonic (_("_Dry Run…"));
+      GtkWidget *edit = gtk_button_new_with_mnemonic (_("_Edit…"));
+      g_autofree char *edit_name = g_strdup_printf (_("Edit rule “%s”"), dict_s (rule, "name"));
       gboolean enabled = FALSE;
 
       g_variant_lookup (rule, "enabled", "b", &enabled);
@@ -1099,6 +1104,13 @@ rules_cb (GObject      *object,
                               (GDestroyNotify) g_variant_unref);
       g_signal_connect (toggle, "state-set", G_CALLBACK (rule_switch_cb), self);
       g_signal_connect (dry, "clicked", G_CALLBACK (dry_run_clicked_cb), self);
+      gtk_widget_set_valign (edit, GTK_ALIGN_CENTER);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (edit), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      edit_name, -1);
+      g_object_set_data_full (G_OBJECT (edit), "rule", g_variant_ref (rule),
+                              (GDestroyNotify) g_variant_unref);
+      g_signal_connect (edit, "clicked", G_CALLBACK (edit_rule_clicked_cb), self);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), edit);
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), dry);
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), toggle);
       gtk_list_box_append (self->rules_list, row);
@@ -1253,7 +1265,20 @@ new_rule_clicked_cb (GtkButton     *button,
   GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
 
   gtk_window_present (mhf_rule_editor_new (GTK_WINDOW (window), self->client, self->clinic,
-                                           self->templates, editor_done, g_object_ref (self)));
+                                           self->templates, NULL, editor_done,
+                                           g_object_ref (self)));
+}
+
+static void
+edit_rule_clicked_cb (GtkButton     *button,
+                      MhfClinicView *self)
+{
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+
+  gtk_window_present (mhf_rule_editor_new (GTK_WINDOW (window), self->client, self->clinic,
+                                           self->templates,
+                                           g_object_get_data (G_OBJECT (button), "rule"),
+                                           editor_done, g_object_ref (self)));
 }
 
 static void

@@ -47,6 +47,8 @@ typedef struct
   AdwEntryRow    *window_row;
   GtkSpinButton  *latest_spin;
   GtkSwitch      *last_minute_switch;
+  AdwComboRow    *category_row;
+  GVariant       *rule;           /* the rule being edited, for the settings not shown */
 } Editor;
 
 static const char * const kinds[] = { "reminder", "follow-up", "did-not-arrive", "recall", NULL };
@@ -59,6 +61,7 @@ editor_free (Editor *e)
   g_clear_object (&e->client);
   g_clear_handle_id (&e->preview_id, g_source_remove);
   g_clear_pointer (&e->template_ids, g_array_unref);
+  g_clear_pointer (&e->rule, g_variant_unref);
   if (e->done != NULL)
     e->done (e->user_data, e->saved);
   g_free (e);
@@ -396,12 +399,15 @@ mhf_template_editor_new (GtkWindow      *parent,
 
 /* ---- Rule --------------------------------------------------------------------------------------- */
 
+static const char * const categories[] = { "care", "marketing", NULL };
+
 static void
 save_rule_cb (Editor *e)
 {
   GVariantBuilder dict;
   guint kind = adw_combo_row_get_selected (e->kind_row);
   guint template = adw_combo_row_get_selected (e->template_row);
+  const char * const filters[] = { "businesses", "practitioners", "appointment-types" };
 
   g_variant_builder_init (&dict, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&dict, "{sv}", "name",
@@ -420,27 +426,69 @@ save_rule_cb (Editor *e)
   if (kind == 0)
     g_variant_builder_add (&dict, "{sv}", "last-minute",
                            g_variant_new_boolean (gtk_switch_get_active (e->last_minute_switch)));
+  /* A recall is always marketing: the agent decides that one. */
+  if (kind != 3)
+    g_variant_builder_add (&dict, "{sv}", "category",
+                           g_variant_new_string (categories[MIN (adw_combo_row_get_selected (e->category_row), 1)]));
+  /* Filters the editor does not show are kept as they were. */
+  for (guint i = 0; e->rule != NULL && i < G_N_ELEMENTS (filters); i++)
+    {
+      g_autoptr(GVariant) ids = g_variant_lookup_value (e->rule, filters[i], G_VARIANT_TYPE_STRING_ARRAY);
 
-  mhf_agent_client_call_async (e->client, "AddRule",
-                               g_variant_new ("(xa{sv})", e->clinic, &dict),
-                               e->cancellable, saved_cb, e);
+      if (ids != NULL)
+        g_variant_builder_add (&dict, "{sv}", filters[i], ids);
+    }
+
+  if (e->id == 0)
+    mhf_agent_client_call_async (e->client, "AddRule",
+                                 g_variant_new ("(xa{sv})", e->clinic, &dict),
+                                 e->cancellable, saved_cb, e);
+  else
+    mhf_agent_client_call_async (e->client, "UpdateRule",
+                                 g_variant_new ("(xxa{sv})", e->clinic, e->id, &dict),
+                                 e->cancellable, saved_cb, e);
+}
+
+static void
+kind_selected_cb (AdwComboRow *row,
+                  GParamSpec  *pspec,
+                  Editor      *e)
+{
+  guint kind = adw_combo_row_get_selected (row);
+
+  /* Late bookings only matter to reminders; recalls are always marketing. */
+  gtk_widget_set_sensitive (gtk_widget_get_ancestor (GTK_WIDGET (e->last_minute_switch),
+                                                     ADW_TYPE_ACTION_ROW), kind == 0);
+  gtk_widget_set_sensitive (GTK_WIDGET (e->category_row), kind != 3);
+  if (kind == 3)
+    adw_combo_row_set_selected (e->category_row, 1);
 }
 
 /**
  * mhf_rule_editor_new:
  * @templates: the clinic's templates, as ListTemplates() gave them
+ * @rule: (nullable): a rule as ListRules() gave it, or %NULL for a new one
  *
- * A new rule. It is saved disabled: the dry run on the Rules page shows
- * what it would send before anyone enables it.
+ * A new rule is saved disabled: the dry run on the Rules page shows what
+ * it would send before anyone enables it. Saving an existing rule keeps it
+ * enabled or disabled as it was; the agent re-plans what it had planned.
  */
 GtkWindow *
 mhf_rule_editor_new (GtkWindow      *parent,
                      MhfAgentClient *client,
                      gint64          clinic,
                      GVariant       *templates,
+                     GVariant       *rule,
                      MhfEditorDone   done,
                      gpointer        user_data)
 {
+  const char *category_labels[] = { C_("rule category", "Care"),
+                                    C_("rule category", "Marketing (with an unsubscribe link)"),
+                                    NULL };
+  g_autoptr(GtkStringList) category_names = gtk_string_list_new (category_labels);
+  gint64 rule_template = 0, latest = 120;
+  gboolean last_minute = FALSE;
+  guint selected_template = 0;
   const char *kind_labels[] = { C_("rule kind", "Reminder"), C_("rule kind", "Follow-up"),
                                 C_("rule kind", "Did not arrive"), C_("rule kind", "Recall"),
                                 NULL };
@@ -449,50 +497,77 @@ mhf_rule_editor_new (GtkWindow      *parent,
   GtkWidget *content, *group, *row;
   Editor *e;
 
-  e = editor_window (parent, client, clinic, _("New Rule"), &content, G_CALLBACK (save_rule_cb));
+  e = editor_window (parent, client, clinic, rule != NULL ? _("Edit Rule") : _("New Rule"),
+                     &content, G_CALLBACK (save_rule_cb));
   e->done = done;
   e->user_data = user_data;
   e->template_ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  if (rule != NULL)
+    {
+      e->rule = g_variant_ref (rule);
+      g_variant_lookup (rule, "id", "x", &e->id);
+      g_variant_lookup (rule, "template", "x", &rule_template);
+      g_variant_lookup (rule, "latest-useful-minutes", "x", &latest);
+      g_variant_lookup (rule, "last-minute", "b", &last_minute);
+    }
   for (gsize i = 0; templates != NULL && i < g_variant_n_children (templates); i++)
     {
       g_autoptr(GVariant) template = g_variant_get_child_value (templates, i);
       gint64 id = 0;
 
       g_variant_lookup (template, "id", "x", &id);
+      if (id == rule_template)
+        selected_template = e->template_ids->len;
       g_array_append_val (e->template_ids, id);
       gtk_string_list_append (template_names, dict_s (template, "name"));
     }
 
   group = adw_preferences_group_new ();
   adw_preferences_group_set_description (ADW_PREFERENCES_GROUP (group),
-                                         _("A new rule starts disabled. Try its dry run, then "
-                                           "enable it: it never sends for the past."));
-  e->name_row = entry_row (group, _("Name"), "");
+                                         rule == NULL
+                                         ? _("A new rule starts disabled. Try its dry run, then "
+                                             "enable it: it never sends for the past.")
+                                         : _("Messages this rule planned and not sent yet are "
+                                             "planned again with the new settings; sent ones "
+                                             "stay as they were."));
+  e->name_row = entry_row (group, _("Name"), dict_s (rule, "name"));
 
   row = adw_combo_row_new ();
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Kind"));
   adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (kind_names));
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
   e->kind_row = ADW_COMBO_ROW (row);
+  for (guint i = 0; rule != NULL && kinds[i] != NULL; i++)
+    if (g_str_equal (dict_s (rule, "kind"), kinds[i]))
+      adw_combo_row_set_selected (e->kind_row, i);
 
   row = adw_combo_row_new ();
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Template"));
   adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (template_names));
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
   e->template_row = ADW_COMBO_ROW (row);
+  adw_combo_row_set_selected (e->template_row, selected_template);
+
+  row = adw_combo_row_new ();
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Category"));
+  adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (category_names));
+  adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
+  e->category_row = ADW_COMBO_ROW (row);
+  adw_combo_row_set_selected (e->category_row,
+                              g_str_equal (dict_s (rule, "category"), "marketing") ? 1 : 0);
 
   e->timing_row = entry_row (group, _("When (e.g. “24h before”, “2d after”, “1d before at 17:00”)"),
-                             "24h before");
+                             rule != NULL ? dict_s (rule, "timing") : "24h before");
   e->window_row = entry_row (group, _("Send window (e.g. “mon-fri 08:00-18:00”; empty for any time)"),
-                             "");
+                             dict_s (rule, "window"));
 
   row = adw_action_row_new ();
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Latest useful time (minutes)"));
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row),
                                _("A reminder goes at least this long before the start; other "
-                                 "kinds at most this late"));
+                                 "kinds at most this late; 0 for no limit"));
   e->latest_spin = GTK_SPIN_BUTTON (gtk_spin_button_new_with_range (0, 525600, 15));
-  gtk_spin_button_set_value (e->latest_spin, 120);
+  gtk_spin_button_set_value (e->latest_spin, (double) latest);
   gtk_widget_set_valign (GTK_WIDGET (e->latest_spin), GTK_ALIGN_CENTER);
   gtk_accessible_update_property (GTK_ACCESSIBLE (e->latest_spin), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                   _("Latest useful time (minutes)"), -1);
@@ -511,7 +586,10 @@ mhf_rule_editor_new (GtkWindow      *parent,
   adw_action_row_set_activatable_widget (ADW_ACTION_ROW (row),
                                          GTK_WIDGET (e->last_minute_switch));
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
+  gtk_switch_set_active (e->last_minute_switch, last_minute);
 
+  g_signal_connect (e->kind_row, "notify::selected", G_CALLBACK (kind_selected_cb), e);
+  kind_selected_cb (e->kind_row, NULL, e);
   gtk_box_append (GTK_BOX (content), group);
   return e->window;
 }

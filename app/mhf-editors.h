@@ -25,6 +25,7 @@ GtkWindow *mhf_rule_editor_new     (GtkWindow      *parent,
                                     MhfAgentClient *client,
                                     gint64          clinic,
                                     GVariant       *templates,
+                                    GVariant       *rule,
                                     MhfEditorDone   done,
                                     gpointer        user_data);
 

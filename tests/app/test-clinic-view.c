@@ -604,6 +604,22 @@ rule_added (Fixture *f)
   return toplevel_titled ("New Rule") == NULL && count_list (f, "ListRules") == 3;
 }
 
+static gboolean
+rule_window_saved (Fixture *f)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree char *text = NULL;
+
+  if (toplevel_titled ("Edit Rule") != NULL)
+    return FALSE;
+  reply = call (f, "ListRules", g_variant_new ("(x)", f->clinic));
+  text = g_variant_print (reply, FALSE);
+  return strstr (text, "'name': <'Day before'>") != NULL &&
+         strstr (text, "'window': <'mon-fri 08:00-18:00'>") != NULL &&
+         strstr (text, "'enabled': <false>") != NULL /* only the new one */ &&
+         strstr (strstr (text, "'enabled': <false>") + 1, "'enabled': <false>") == NULL;
+}
+
 static void
 test_editors (Fixture       *f,
               gconstpointer  data)
@@ -649,6 +665,21 @@ test_editors (Fixture       *f,
   gtk_editable_set_text (GTK_EDITABLE (field (editor, "When")), "2d after");
   g_signal_emit_by_name (find_button (editor, "_Save"), "clicked");
   g_assert_true (wait_until (f, rule_added));
+
+  /* An existing rule opens with its settings; a changed window is saved
+   * and the rule stays enabled. */
+  settle ();
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Edit"), "clicked");
+  editor = toplevel_titled ("Edit Rule");
+  g_assert_nonnull (editor);
+  settle ();
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (field (editor, "Name"))), ==, "Day before");
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (field (editor, "When"))), ==,
+                   "24h before");
+  gtk_editable_set_text (GTK_EDITABLE (field (editor, "Send window")), "mon-fri 08:00-18:00");
+  screenshot_window (f, editor, "rule-editor.png");
+  g_signal_emit_by_name (find_button (editor, "_Save"), "clicked");
+  g_assert_true (wait_until (f, rule_window_saved));
 }
 
 static gboolean
