@@ -16,6 +16,7 @@
 
 #include "mhf-editors.h"
 #include "mhf-email-group.h"
+#include "mhf-users-group.h"
 
 #include "mhf-error.h"
 
@@ -120,6 +121,8 @@ struct _MhfClinicView
   GtkSpinButton    *interval_spin;
   AdwActionRow     *cliniko_row;
   AdwPasswordEntryRow *cliniko_key_row;
+  GtkSpinButton    *retention_spin;
+  MhfUsersGroup    *users_group;
   gboolean          settings_loaded;
 };
 
@@ -1560,6 +1563,10 @@ cliniko_loaded_cb (GObject      *object,
   adw_action_row_set_subtitle (self->cliniko_row, text);
 }
 
+static void clinics_listed_cb (GObject      *object,
+                               GAsyncResult *result,
+                               gpointer      user_data);
+
 static void
 refresh_settings (MhfClinicView *self)
 {
@@ -1572,10 +1579,125 @@ refresh_settings (MhfClinicView *self)
       mhf_agent_client_call_async (self->client, "GetEmailSettings",
                                    g_variant_new ("(x)", self->clinic), self->cancellable,
                                    email_loaded_cb, g_object_ref (self));
+      if (self->retention_spin != NULL)
+        mhf_agent_client_call_async (self->client, "ListClinics", NULL, self->cancellable,
+                                     clinics_listed_cb, g_object_ref (self));
     }
+  if (self->users_group != NULL)
+    mhf_users_group_refresh (self->users_group);
   mhf_agent_client_call_async (self->client, "GetClinikoStatus",
                                g_variant_new ("(x)", self->clinic), self->cancellable,
                                cliniko_loaded_cb, g_object_ref (self));
+}
+
+static void
+save_retention_clicked_cb (GtkButton     *button,
+                           MhfClinicView *self)
+{
+  mhf_agent_client_call_async (self->client, "SetRetention",
+                               g_variant_new ("(xu)", self->clinic,
+                                              (guint32) gtk_spin_button_get_value_as_int (self->retention_spin)),
+                               self->cancellable, settings_saved_cb, g_object_ref (self));
+}
+
+static void
+clinic_removed_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      show_error (self, error);
+      return;
+    }
+  /* This view's clinic is gone; the window lists what is left. */
+  gtk_widget_activate_action (GTK_WIDGET (self), "win.reload-clinics", NULL);
+}
+
+static void
+remove_response_cb (AdwMessageDialog *dialog,
+                    const char       *response,
+                    MhfClinicView    *self)
+{
+  if (g_str_equal (response, "remove-clinic"))
+    mhf_agent_client_call_async (self->client, "RemoveClinic", g_variant_new ("(x)", self->clinic),
+                                 self->cancellable, clinic_removed_cb, g_object_ref (self));
+  else if (g_str_equal (response, "remove-key"))
+    mhf_agent_client_call_async (self->client, "RemoveClinikoKey",
+                                 g_variant_new ("(x)", self->clinic), self->cancellable,
+                                 settings_saved_cb, g_object_ref (self));
+}
+
+/* Destructive: asked first, with what is lost and what is kept. */
+static void
+confirm_removal (MhfClinicView *self,
+                 const char    *response,
+                 const char    *heading,
+                 const char    *body,
+                 const char    *label)
+{
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+  AdwMessageDialog *dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (window),
+                                                                         heading, body));
+
+  adw_message_dialog_add_responses (dialog, "cancel", _("_Cancel"), response, label, NULL);
+  adw_message_dialog_set_response_appearance (dialog, response, ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (dialog, "cancel");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_signal_connect (dialog, "response", G_CALLBACK (remove_response_cb), self);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
+remove_clinic_clicked_cb (GtkButton     *button,
+                          MhfClinicView *self)
+{
+  g_autofree char *heading = g_strdup_printf (_("Remove %s?"), self->clinic_name);
+
+  confirm_removal (self, "remove-clinic", heading,
+                   _("Its templates, rules, planned messages and delivery history are deleted "
+                     "from this computer and its Cliniko key from the keyring. Nothing changes "
+                     "in Cliniko. The audit log keeps its entries."),
+                   _("_Remove Clinic"));
+}
+
+static void
+remove_key_clicked_cb (GtkButton     *button,
+                       MhfClinicView *self)
+{
+  confirm_removal (self, "remove-key", _("Disconnect from Cliniko?"),
+                   _("The key is deleted from the keyring and the clinic pauses: nothing is "
+                     "scanned or sent until a key is connected again. Revoke the key in Cliniko "
+                     "too if it may have leaked."),
+                   _("_Disconnect"));
+}
+
+static void
+clinics_listed_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) clinics = NULL;
+
+  reply = mhf_agent_client_call_finish (self->client, result, NULL);
+  if (reply == NULL)
+    return;
+  g_variant_get (reply, "(@aa{sv})", &clinics);
+  for (gsize i = 0; i < g_variant_n_children (clinics); i++)
+    {
+      g_autoptr(GVariant) clinic = g_variant_get_child_value (clinics, i);
+      guint32 days = 0;
+
+      if (dict_x (clinic, "id") == self->clinic && g_variant_lookup (clinic, "retention-days", "u", &days))
+        gtk_spin_button_set_value (self->retention_spin, days);
+    }
 }
 
 static GtkWidget *
@@ -1587,6 +1709,19 @@ suffix_button (const char *label,
 
   gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
   gtk_widget_add_css_class (button, "suggested-action");
+  g_signal_connect (button, "clicked", callback, data);
+  return button;
+}
+
+static GtkWidget *
+destructive_button (const char *label,
+                    GCallback   callback,
+                    gpointer    data)
+{
+  GtkWidget *button = gtk_button_new_with_mnemonic (label);
+
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (button, "destructive-action");
   g_signal_connect (button, "clicked", callback, data);
   return button;
 }
@@ -1634,10 +1769,68 @@ build_settings (MhfClinicView *self)
                                                self));
       adw_preferences_group_add (scanning, row);
       self->cliniko_key_row = ADW_PASSWORD_ENTRY_ROW (row);
+      row = plain_row ();
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Disconnect from Cliniko"));
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row),
+                                   _("Deletes the key from the keyring and pauses the clinic"));
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row),
+                                 destructive_button (_("_Disconnect…"),
+                                                     G_CALLBACK (remove_key_clicked_cb), self));
+      adw_preferences_group_add (scanning, row);
     }
 
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), email);
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), scanning);
+  if (role_at_least (self, "owner"))
+    {
+      AdwPreferencesGroup *clinic = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
+      GtkWidget *add = gtk_button_new_with_mnemonic (_("Add _Another Clinic…"));
+
+      adw_preferences_group_set_title (clinic, _("Clinic"));
+      gtk_widget_set_valign (add, GTK_ALIGN_CENTER);
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (add), "win.add-clinic");
+      adw_preferences_group_set_header_suffix (clinic, add);
+
+      row = plain_row ();
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Keep history for (days)"));
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row),
+                                   _("Older delivery history and finished messages are deleted "
+                                     "each day; the audit log is kept"));
+      self->retention_spin = GTK_SPIN_BUTTON (gtk_spin_button_new_with_range (30, 3650, 1));
+      gtk_spin_button_set_value (self->retention_spin, 400);
+      gtk_widget_set_valign (GTK_WIDGET (self->retention_spin), GTK_ALIGN_CENTER);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (self->retention_spin),
+                                      GTK_ACCESSIBLE_PROPERTY_LABEL, _("Keep history for (days)"),
+                                      -1);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), GTK_WIDGET (self->retention_spin));
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row),
+                                 suffix_button (_("Save _Period"),
+                                                G_CALLBACK (save_retention_clicked_cb), self));
+      adw_preferences_group_add (clinic, row);
+
+      row = plain_row ();
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Remove this clinic"));
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row),
+                                   _("From this computer only; nothing changes in Cliniko"));
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row),
+                                 destructive_button (_("_Remove Clinic…"),
+                                                     G_CALLBACK (remove_clinic_clicked_cb), self));
+      adw_preferences_group_add (clinic, row);
+      adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), clinic);
+
+      self->users_group = MHF_USERS_GROUP (mhf_users_group_new (self->client, self->clinic));
+      adw_preferences_page_add (ADW_PREFERENCES_PAGE (page),
+                                ADW_PREFERENCES_GROUP (self->users_group));
+    }
+  {
+    AdwPreferencesGroup *about = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
+    GtkWidget *button = gtk_button_new_with_mnemonic (_("A_bout MyHealthFollowup"));
+
+    gtk_actionable_set_action_name (GTK_ACTIONABLE (button), "app.about");
+    gtk_widget_set_halign (button, GTK_ALIGN_START);
+    adw_preferences_group_add (about, button);
+    adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), about);
+  }
   return page;
 }
 

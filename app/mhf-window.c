@@ -245,6 +245,18 @@ onboarding_destroyed_cb (MhfOnboarding *onboarding,
   g_object_unref (self);
 }
 
+/* A clinic was removed: list the user's clinics again. */
+static void
+reload_clinics_action (GtkWidget  *widget,
+                       const char *action_name,
+                       GVariant   *parameter)
+{
+  MhfWindow *self = MHF_WINDOW (widget);
+
+  drop_clinic_view (self);
+  mhf_window_update (self);
+}
+
 static void
 add_clinic_action (GtkWidget  *widget,
                    const char *action_name,
@@ -1245,6 +1257,8 @@ mhf_window_class_init (MhfWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.refresh", NULL, refresh_action);
   gtk_widget_class_install_action (widget_class, "win.sign-out", NULL, sign_out_action);
   gtk_widget_class_install_action (widget_class, "win.add-clinic", NULL, add_clinic_action);
+  gtk_widget_class_install_action (widget_class, "win.reload-clinics", NULL,
+                                   reload_clinics_action);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK,
                                        "win.refresh", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F5, 0, "win.refresh", NULL);

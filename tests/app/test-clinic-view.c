@@ -826,6 +826,185 @@ test_staff_sees_no_owner_controls (Fixture       *f,
   }
 }
 
+static gboolean
+no_clinic_shown (Fixture *f)
+{
+  return g_strcmp0 (mhf_window_get_visible_page_name (f->window), "no-clinic") == 0;
+}
+
+static GtkWidget *
+find_row_titled (GtkWidget  *widget,
+                 const char *title)
+{
+  if (ADW_IS_PREFERENCES_ROW (widget) && gtk_widget_get_mapped (widget) &&
+      g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title) == 0)
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_row_titled (child, title);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* A button by its accessible name, e.g. "Remove person: rory". */
+static GtkWidget *
+find_labelled_button (GtkWidget  *widget,
+                      const char *name)
+{
+  if (GTK_IS_BUTTON (widget) && gtk_widget_get_mapped (widget))
+    {
+      GValue value = G_VALUE_INIT;
+      gboolean match = FALSE;
+
+      /* GTK 4.8 has no getter for accessible properties; the tooltip
+       * names the action and the row names the person. */
+      g_value_init (&value, G_TYPE_STRING);
+      g_object_get_property (G_OBJECT (widget), "tooltip-text", &value);
+      if (g_value_get_string (&value) != NULL &&
+          g_str_has_prefix (name, g_value_get_string (&value)))
+        {
+          GtkWidget *row = gtk_widget_get_ancestor (widget, ADW_TYPE_ACTION_ROW);
+
+          match = row != NULL &&
+                  g_str_has_suffix (name, adw_action_row_get_subtitle (ADW_ACTION_ROW (row)));
+        }
+      g_value_unset (&value);
+      if (match)
+        return widget;
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_labelled_button (child, name);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static gboolean
+rory_listed (Fixture *f)
+{
+  return find_row_titled (GTK_WIDGET (view (f)), "Rory Reception") != NULL;
+}
+
+/* ---- settings: people, Cliniko key, the clinic itself ----------------------------------------- */
+
+static const char *wanted_users;
+
+static gboolean
+users_are (Fixture *f)
+{
+  g_autoptr(GVariant) reply = call (f, "ListUsers", NULL);
+  g_autofree char *text = g_variant_print (reply, FALSE);
+
+  return dialog_shown () == NULL && g_pattern_match_simple (wanted_users, text);
+}
+
+static void
+wait_for_users (Fixture    *f,
+                const char *pattern)
+{
+  wanted_users = pattern;
+  if (!wait_until (f, users_are))
+    {
+      g_autoptr(GVariant) reply = call (f, "ListUsers", NULL);
+      g_autofree char *text = g_variant_print (reply, FALSE);
+
+      g_error ("ListUsers never matched %s: %s", pattern, text);
+    }
+}
+
+static gboolean
+people_listed (Fixture *f)
+{
+  return shows_text (GTK_WIDGET (view (f)), "Olivia Owner");
+}
+
+static gboolean
+key_removed (Fixture *f)
+{
+  g_autoptr(GVariant) reply = call (f, "GetClinikoStatus", g_variant_new ("(x)", f->clinic));
+  g_autofree char *text = g_variant_print (reply, FALSE);
+
+  return dialog_shown () == NULL && strstr (text, "'key-state': <'none'>") != NULL;
+}
+
+static void
+respond (const char *response)
+{
+  GtkWidget *dialog = dialog_shown ();
+
+  g_assert_nonnull (dialog);
+  /* As a click does: the response, then the dialog closes. */
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), response);
+  gtk_window_close (GTK_WINDOW (dialog));
+}
+
+/* An owner adds a person with a role, changes the role, removes them;
+ * disconnects Cliniko; and removes the clinic, which leaves the window
+ * asking for one. Every step is checked in the agent. */
+static void
+test_settings_owner (Fixture       *f,
+                     gconstpointer  data)
+{
+  GtkWidget *dialog;
+  GtkWidget *dropdown = NULL;
+
+  sign_in (f, "olivia", OWNER_PASS);
+  g_assert_true (wait_until (f, clinic_shown));
+  mhf_clinic_view_show_page (view (f), "settings");
+  g_assert_true (wait_until (f, people_listed));
+  screenshot (f, "settings-people.png");
+
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Add Person"), "clicked");
+  g_assert_true (wait_until (f, has_dialog));
+  dialog = dialog_shown ();
+  gtk_editable_set_text (GTK_EDITABLE (field (dialog, "User name")), "rory");
+  gtk_editable_set_text (GTK_EDITABLE (field (dialog, "Full name")), "Rory Reception");
+  gtk_editable_set_text (GTK_EDITABLE (field (dialog, "First passphrase")), "front desk phrase 1");
+  respond ("ok");
+  wait_for_users (f, "*'Rory Reception'>, 'roles': <{*'staff'}>, 'username': <'rory'>*");
+
+  /* The role drop-down of that person's row. */
+  {
+    g_autofree char *text = NULL;
+
+    g_assert_true (wait_until (f, rory_listed));
+    dropdown = find_widget (find_row_titled (GTK_WIDGET (view (f)), "Rory Reception"),
+                            GTK_TYPE_DROP_DOWN);
+    g_assert_nonnull (dropdown);
+    gtk_drop_down_set_selected (GTK_DROP_DOWN (dropdown), 1);
+    wait_for_users (f, "*'Rory Reception'>, 'roles': <{*'manager'}>, 'username': <'rory'>*");
+    text = g_strdup_printf ("Remove person: rory");
+    g_signal_emit_by_name (find_labelled_button (GTK_WIDGET (view (f)), text), "clicked");
+  }
+  g_assert_true (wait_until (f, has_dialog));
+  respond ("ok");
+  wait_for_users (f, "*");
+  {
+    g_autoptr(GVariant) reply = call (f, "ListUsers", NULL);
+    g_autofree char *text = g_variant_print (reply, FALSE);
+
+    g_assert_null (strstr (text, "rory"));
+  }
+
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Disconnect"), "clicked");
+  g_assert_true (wait_until (f, has_dialog));
+  respond ("remove-key");
+  g_assert_true (wait_until (f, key_removed));
+
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Remove Clinic"), "clicked");
+  g_assert_true (wait_until (f, has_dialog));
+  respond ("remove-clinic");
+  g_assert_true (wait_until (f, no_clinic_shown));
+}
+
 /* ---- onboarding -------------------------------------------------------------------------- */
 
 static const char *wanted_step;
@@ -874,12 +1053,6 @@ press (const char *label)
   g_assert_nonnull (button);
   g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (button)));
   g_signal_emit_by_name (button, "clicked");
-}
-
-static gboolean
-no_clinic_shown (Fixture *f)
-{
-  return g_strcmp0 (mhf_window_get_visible_page_name (f->window), "no-clinic") == 0;
 }
 
 static gboolean
@@ -981,6 +1154,8 @@ main (int   argc,
   g_test_add ("/mhf/app/clinic/rules-templates-audit", Fixture, NULL, fixture_setup,
               test_rules_templates_audit, fixture_teardown);
   g_test_add ("/mhf/app/clinic/editors", Fixture, NULL, fixture_setup, test_editors,
+              fixture_teardown);
+  g_test_add ("/mhf/app/clinic/settings-owner", Fixture, NULL, fixture_setup, test_settings_owner,
               fixture_teardown);
   g_test_add ("/mhf/app/clinic/onboarding", Fixture, "bare", fixture_setup, test_onboarding,
               fixture_teardown);
