@@ -15,6 +15,7 @@
 #include "mhf-clinic-view.h"
 
 #include "mhf-editors.h"
+#include "mhf-daily-chart.h"
 #include "mhf-email-group.h"
 #include "mhf-users-group.h"
 
@@ -87,6 +88,9 @@ struct _MhfClinicView
   AdwActionRow     *agent_row;
   AdwActionRow     *cliniko_health_row;
   AdwActionRow     *email_health_row;
+  AdwActionRow     *scan_row;
+  AdwActionRow     *licence_row;
+  MhfDailyChart    *chart;
   AdwPreferencesGroup *next_group;
   GPtrArray        *next_rows;
   AdwPreferencesGroup *warnings_group;
@@ -408,6 +412,25 @@ cliniko_status_cb (GObject      *object,
     adw_action_row_set_subtitle (self->cliniko_health_row, text);
   }
 
+  {
+    g_autofree char *last = format_local (dict_x (status, "last-scan-at"));
+    g_autofree char *next = format_local (dict_x (status, "next-scan-at"));
+    g_autofree char *text = NULL;
+    gboolean ok = TRUE;
+
+    g_variant_lookup (status, "last-scan-ok", "b", &ok);
+    if (*last == '\0' && *next == '\0')
+      text = g_strdup (_("No scan yet"));
+    else if (*last == '\0')
+      text = g_strdup_printf (_("Next at %s"), next);
+    else if (*next == '\0')
+      text = g_strdup_printf (ok ? _("Last at %s") : _("Last at %s, which failed"), last);
+    else
+      text = g_strdup_printf (ok ? _("Last at %s, next at %s")
+                                 : _("Last at %s, which failed; next at %s"), last, next);
+    adw_action_row_set_subtitle (self->scan_row, text);
+  }
+
   if (g_str_equal (dict_s (status, "key-state"), "rejected"))
     add_warning (self, _("Cliniko refused the API key"),
                  _("Nothing is scanned or sent until an owner connects a new key."));
@@ -450,6 +473,56 @@ email_settings_cb (GObject      *object,
 }
 
 static void
+daily_counts_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) counts = NULL;
+
+  reply = mhf_agent_client_call_finish (self->client, result, NULL);
+  if (reply == NULL)
+    return;
+  g_variant_get (reply, "(@aa{sv})", &counts);
+  mhf_daily_chart_set_counts (self->chart, counts);
+}
+
+/* The licence as the agent reports it in its status; an agent that
+ * reports none leaves the row out rather than guessing. */
+static void
+show_licence (MhfClinicView *self,
+              GVariant      *status)
+{
+  g_autoptr(GVariant) licence = status != NULL
+    ? g_variant_lookup_value (status, "licence", G_VARIANT_TYPE_VARDICT) : NULL;
+  g_autofree char *until = NULL;
+  g_autofree char *text = NULL;
+  const char *state;
+
+  gtk_widget_set_visible (GTK_WIDGET (self->licence_row), licence != NULL);
+  if (licence == NULL)
+    return;
+  state = dict_s (licence, "state");
+  until = format_local (g_str_equal (state, "trial") ? dict_x (licence, "trial-ends-at")
+                                                     : dict_x (licence, "expires-at"));
+  if (g_str_equal (state, "active"))
+    text = g_strdup_printf (_("%s plan, until %s"), dict_s (licence, "plan"), until);
+  else if (g_str_equal (state, "trial"))
+    text = g_strdup_printf (_("Trial, until %s"), until);
+  else if (g_str_equal (state, "grace"))
+    text = g_strdup_printf (_("Expired on %s: renew soon, sending pauses after a grace period"),
+                            until);
+  else if (g_str_equal (state, "expired"))
+    text = g_strdup (_("Expired: sending is paused until it is renewed"));
+  else
+    text = g_strdup (_("Not valid: sending is paused until a valid licence is added"));
+  adw_action_row_set_subtitle (self->licence_row, text);
+  if (g_str_equal (state, "expired") || g_str_equal (state, "invalid"))
+    add_warning (self, _("Sending is paused: licence"), text);
+}
+
+static void
 refresh_overview (MhfClinicView *self)
 {
   g_autoptr(GDateTime) now = g_date_time_new_now_local ();
@@ -479,6 +552,10 @@ refresh_overview (MhfClinicView *self)
 
       add_warning (self, _("The agent was not running"), text);
     }
+  show_licence (self, status);
+  mhf_agent_client_call_async (self->client, "GetDailyCounts",
+                               g_variant_new ("(xu)", self->clinic, 30), self->cancellable,
+                               daily_counts_cb, g_object_ref (self));
 
   mhf_agent_client_call_async (self->client, "ListOutbox",
                                g_variant_new_parsed ("(%x, {'state': <'planned'>, "
@@ -1875,11 +1952,25 @@ build_overview (MhfClinicView *self)
     self->agent_row = count_row (ADW_PREFERENCES_GROUP (health), _("Background agent"));
     self->cliniko_health_row = count_row (ADW_PREFERENCES_GROUP (health), _("Cliniko"));
     self->email_health_row = count_row (ADW_PREFERENCES_GROUP (health), _("Email"));
+    self->scan_row = count_row (ADW_PREFERENCES_GROUP (health), _("Scans"));
+    self->licence_row = count_row (ADW_PREFERENCES_GROUP (health), _("Licence"));
+    gtk_widget_set_visible (GTK_WIDGET (self->licence_row), FALSE);
     adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), self->warnings_group);
     adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (health));
   }
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (today));
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), self->next_group);
+  {
+    GtkWidget *days = adw_preferences_group_new ();
+    GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+
+    adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (days), _("Last 30 Days"));
+    self->chart = MHF_DAILY_CHART (mhf_daily_chart_new ());
+    gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->chart));
+    gtk_box_append (GTK_BOX (box), mhf_daily_chart_legend ());
+    adw_preferences_group_add (ADW_PREFERENCES_GROUP (days), box);
+    adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (days));
+  }
   return page;
 }
 
