@@ -236,6 +236,7 @@ remove_clinic_done (MhfCall *call)
   g_hash_table_iter_init (&iter, call->self->sessions);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &session))
     mhf_roles_set (session->roles, clinic_id, MHF_ROLE_NONE);
+  mhf_agent_service_stop_clinic_scans (call->self, clinic_id);
 
   /* The clinic's secrets go with it. */
   clinic = g_strdup_printf ("%" G_GINT64_FORMAT, clinic_id);

@@ -41,6 +41,7 @@ typedef struct
   guint     n_businesses;
   guint     n_practitioners;
   guint     n_appointment_types;
+  guint     scan_interval;
 } ClinicRow;
 
 static void
@@ -83,7 +84,8 @@ read_clinic (sqlite3     *db,
                            "       (SELECT count(*) FROM reference_items r WHERE r.clinic_id = c.id"
                            "          AND r.kind = 'practitioner'),"
                            "       (SELECT count(*) FROM reference_items r WHERE r.clinic_id = c.id"
-                           "          AND r.kind = 'appointment-type')"
+                           "          AND r.kind = 'appointment-type'),"
+                           "       scan_interval_min"
                            "  FROM clinics c WHERE id = ?1",
                            -1, &stmt, NULL);
   if (rc == SQLITE_OK)
@@ -120,6 +122,7 @@ read_clinic (sqlite3     *db,
   row->n_businesses = (guint) sqlite3_column_int64 (stmt, 14);
   row->n_practitioners = (guint) sqlite3_column_int64 (stmt, 15);
   row->n_appointment_types = (guint) sqlite3_column_int64 (stmt, 16);
+  row->scan_interval = (guint) sqlite3_column_int64 (stmt, 17);
   return TRUE;
 }
 
@@ -183,11 +186,33 @@ get_status_worker (MhfCall  *call,
   g_variant_dict_insert (&dict, "businesses", "u", row->n_businesses);
   g_variant_dict_insert (&dict, "practitioners", "u", row->n_practitioners);
   g_variant_dict_insert (&dict, "appointment-types", "u", row->n_appointment_types);
+  g_variant_dict_insert (&dict, "scan-interval", "u", row->scan_interval);
   if (connected)
     add_summary (&dict, row);
 
   call->reply = g_variant_ref_sink (g_variant_new ("(@a{sv})", g_variant_dict_end (&dict)));
   return TRUE;
+}
+
+/* The scanner lives on the main thread: its times join the reply here. */
+static void
+get_status_done (MhfCall *call)
+{
+  g_autoptr(GVariant) status = NULL;
+  GVariantDict dict;
+  gint64 clinic_id = 0, last_at = 0, next_at = 0;
+  gboolean last_ok = FALSE;
+
+  g_variant_get (call->params, "(x)", &clinic_id);
+  mhf_agent_service_get_scan_times (call->self, clinic_id, &last_at, &last_ok, &next_at);
+
+  status = g_variant_get_child_value (call->reply, 0);
+  g_variant_dict_init (&dict, status);
+  g_variant_dict_insert (&dict, "last-scan-at", "x", last_at);
+  g_variant_dict_insert (&dict, "last-scan-ok", "b", last_ok);
+  g_variant_dict_insert (&dict, "next-scan-at", "x", next_at);
+  g_clear_pointer (&call->reply, g_variant_unref);
+  call->reply = g_variant_ref_sink (g_variant_new ("(@a{sv})", g_variant_dict_end (&dict)));
 }
 
 static gboolean
@@ -196,7 +221,7 @@ handle_get_cliniko_status (MhfIpcAgent1          *object,
                            gint64                 clinic)
 {
   mhf_agent_service_call (MHF_AGENT_SERVICE (object), invocation, get_status_worker,
-                          NULL, NULL, NULL);
+                          get_status_done, NULL, NULL);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -664,6 +689,8 @@ remove_key_done (MhfCall *call)
   gint64 clinic_id = 0;
 
   g_variant_get (call->params, "(x)", &clinic_id);
+  /* Not connected: no timed scans until a key is set again. */
+  mhf_agent_service_stop_clinic_scans (call->self, clinic_id);
   clinic = g_strdup_printf ("%" G_GINT64_FORMAT, clinic_id);
   mhf_keyring_clear_async (MHF_SECRET_KIND_CLINIKO_API_KEY, clinic, NULL,
                            remove_key_cleared_cb, NULL);

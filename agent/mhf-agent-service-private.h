@@ -79,7 +79,8 @@ struct _MhfAgentService
   GPtrArray            *pending_calls;   /* MhfCall waiting for start-up */
   GHashTable           *limiters;        /* Cliniko user -> MhfClinikoLimiter */
   guint                 reference_timer_id;
-  GHashTable           *scan_timers;     /* clinic id -> source id */
+  GHashTable           *scan_timers;     /* clinic id -> ScanTimer */
+  GHashTable           *scan_results;    /* clinic id -> ScanResult */
   GHashTable           *scans_running;   /* clinic id -> scan */
   guint                 heartbeat_id;
   int                   send_timer_fd;
@@ -170,6 +171,13 @@ void        mhf_agent_service_scan_clinic     (MhfAgentService       *self,
 void        mhf_agent_service_schedule_scans  (MhfAgentService       *self,
                                                gint64                 clinic_id);
 void        mhf_agent_service_stop_scans      (MhfAgentService       *self);
+void        mhf_agent_service_stop_clinic_scans (MhfAgentService     *self,
+                                                 gint64               clinic_id);
+void        mhf_agent_service_get_scan_times  (MhfAgentService       *self,
+                                               gint64                 clinic_id,
+                                               gint64                *last_at,
+                                               gboolean              *last_ok,
+                                               gint64                *next_at);
 void        mhf_agent_service_outbox_start    (MhfAgentService       *self);
 void        mhf_agent_service_outbox_stop     (MhfAgentService       *self);
 void        mhf_agent_service_arm_send_timer  (MhfAgentService       *self);

@@ -147,20 +147,52 @@ format_time (gint64 usec)
 
 /* ---- timers ---------------------------------------------------------------------------------- */
 
+/* A clinic's scan timer, and when it fires next (wall clock, for
+ * GetClinikoStatus). */
+typedef struct
+{
+  guint  source_id;
+  guint  minutes;
+  gint64 next_at;
+} ScanTimer;
+
+/* How a clinic's last scan since the agent started went. */
+typedef struct
+{
+  gint64   at;
+  gboolean ok;
+} ScanResult;
+
+static gint64
+timer_interval_usec (MhfAgentService *self,
+                     guint            minutes)
+{
+  return MAX (1000, (gint64) minutes * self->minute_usec);
+}
+
 static gboolean
 scan_timer_cb (gpointer user_data)
 {
   MhfAgentService *self = g_object_get_data (G_OBJECT (user_data), "service");
   gint64 clinic_id = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (user_data), "clinic"));
+  ScanTimer *timer = NULL;
+
+  if (self->scan_timers != NULL)
+    timer = g_hash_table_lookup (self->scan_timers, &clinic_id);
+  if (timer != NULL)
+    timer->next_at = g_get_real_time () + timer_interval_usec (self, timer->minutes);
 
   mhf_agent_service_scan_clinic (self, clinic_id, NULL, NULL);
   return G_SOURCE_CONTINUE;
 }
 
 static void
-remove_source (gpointer id)
+scan_timer_free (gpointer data)
 {
-  g_source_remove (GPOINTER_TO_UINT (id));
+  ScanTimer *timer = data;
+
+  g_source_remove (timer->source_id);
+  g_free (timer);
 }
 
 static void
@@ -169,21 +201,74 @@ set_scan_timer (MhfAgentService *self,
                 guint            minutes)
 {
   GObject *holder;
-  guint id;
+  ScanTimer *timer;
+  gint64 interval = timer_interval_usec (self, minutes);
 
   if (self->scan_timers == NULL)
     self->scan_timers = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
-                                               remove_source);
+                                               scan_timer_free);
 
   /* A small object carries the clinic id to the timer. */
   holder = g_object_new (G_TYPE_OBJECT, NULL);
   g_object_set_data (holder, "service", self);
   g_object_set_data (holder, "clinic", GSIZE_TO_POINTER ((gsize) clinic_id));
-  id = g_timeout_add_full (G_PRIORITY_DEFAULT,
-                           (guint) MAX (1, (minutes * self->minute_usec) / 1000),
-                           scan_timer_cb, holder, g_object_unref);
-  g_hash_table_replace (self->scan_timers, g_memdup2 (&clinic_id, sizeof clinic_id),
-                        GUINT_TO_POINTER (id));
+  timer = g_new0 (ScanTimer, 1);
+  timer->minutes = minutes;
+  timer->next_at = g_get_real_time () + interval;
+  timer->source_id = g_timeout_add_full (G_PRIORITY_DEFAULT, (guint) (interval / 1000),
+                                         scan_timer_cb, holder, g_object_unref);
+  g_hash_table_replace (self->scan_timers, g_memdup2 (&clinic_id, sizeof clinic_id), timer);
+}
+
+/* A finished scan, whatever started it, puts the next timed one a whole
+ * interval later: a scan just after a ScanNow() would find nothing new. */
+static void
+record_scan_result (MhfAgentService *self,
+                    gint64           clinic_id,
+                    gboolean         ok)
+{
+  ScanResult *result;
+  ScanTimer *timer = NULL;
+
+  if (self->scan_results == NULL)
+    self->scan_results = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  result = g_new0 (ScanResult, 1);
+  result->at = g_get_real_time ();
+  result->ok = ok;
+  g_hash_table_replace (self->scan_results, g_memdup2 (&clinic_id, sizeof clinic_id), result);
+
+  if (self->scan_timers != NULL)
+    timer = g_hash_table_lookup (self->scan_timers, &clinic_id);
+  if (timer != NULL)
+    set_scan_timer (self, clinic_id, timer->minutes);
+}
+
+/**
+ * mhf_agent_service_get_scan_times:
+ * @last_at: (out): when the clinic's last scan ended (µs UTC), 0 if none since the agent started
+ * @last_ok: (out): whether it succeeded
+ * @next_at: (out): when its timer scans it next (µs UTC), 0 when it has no timer
+ *
+ * Runs on the main thread, where the scanner lives.
+ */
+void
+mhf_agent_service_get_scan_times (MhfAgentService *self,
+                                  gint64           clinic_id,
+                                  gint64          *last_at,
+                                  gboolean        *last_ok,
+                                  gint64          *next_at)
+{
+  ScanResult *result = NULL;
+  ScanTimer *timer = NULL;
+
+  if (self->scan_results != NULL)
+    result = g_hash_table_lookup (self->scan_results, &clinic_id);
+  if (self->scan_timers != NULL)
+    timer = g_hash_table_lookup (self->scan_timers, &clinic_id);
+
+  *last_at = result != NULL ? result->at : 0;
+  *last_ok = result != NULL && result->ok;
+  *next_at = timer != NULL ? timer->next_at : 0;
 }
 
 static void
@@ -283,6 +368,19 @@ mhf_agent_service_stop_scans (MhfAgentService *self)
   g_clear_pointer (&self->scan_timers, g_hash_table_unref);
 }
 
+/**
+ * mhf_agent_service_stop_clinic_scans:
+ *
+ * Stops @clinic_id's scan timer when the clinic is disconnected or
+ * removed; its last scan stays on record.
+ */
+void
+mhf_agent_service_stop_clinic_scans (MhfAgentService *self,
+                                     gint64           clinic_id)
+{
+  stop_scan_timer (self, clinic_id);
+}
+
 /* ---- finishing --------------------------------------------------------------------------------- */
 
 static GVariant *
@@ -332,6 +430,7 @@ scan_finish (Scan   *scan,
 
       if (g_error_matches (error, MHF_ERROR, MHF_ERROR_NOT_ALLOWED))
         stop_scan_timer (self, scan->clinic_id);
+      record_scan_result (self, scan->clinic_id, FALSE);
 
       for (guint i = 0; i < scan->waiters->len; i++)
         g_dbus_method_invocation_return_gerror (g_ptr_array_index (scan->waiters, i), error);
@@ -341,6 +440,7 @@ scan_finish (Scan   *scan,
     {
       g_autoptr(GVariant) result = g_variant_ref_sink (result_variant (scan));
 
+      record_scan_result (self, scan->clinic_id, TRUE);
       g_message ("Clinic %" G_GINT64_FORMAT ": scanned %u appointments and places (%u lists): "
                  "%u planned, %u re-planned, %u cancelled, %u skipped", scan->clinic_id,
                  scan->counts.items, scan->done, scan->counts.planned, scan->counts.replanned,

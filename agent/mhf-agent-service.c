@@ -1328,6 +1328,7 @@ mhf_agent_service_finalize (GObject *object)
   g_clear_pointer (&self->data_dir, g_free);
   g_clear_pointer (&self->db_path, g_free);
   g_clear_pointer (&self->scans_running, g_hash_table_unref);
+  g_clear_pointer (&self->scan_results, g_hash_table_unref);
 
   G_OBJECT_CLASS (mhf_agent_service_parent_class)->finalize (object);
 }

@@ -2145,6 +2145,41 @@ verb_audit_verify (Ctl   *ctl,
 
 /* ---- the command table ------------------------------------------------------------ */
 
+/* GetClinikoStatus()'s scan keys; SetClinikoKey()'s summary has none. */
+static void
+print_scan_times (GVariant *status)
+{
+  gint64 last_at = 0, next_at = 0;
+  gboolean last_ok = FALSE;
+  guint32 interval = 0;
+
+  if (g_variant_lookup (status, "scan-interval", "u", &interval))
+    {
+      g_autofree char *every = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u minute",
+                                                             "%u minutes", interval),
+                                                interval);
+
+      g_print ("  %-20s %s\n", _("Scanned every:"), every);
+    }
+  if (g_variant_lookup (status, "last-scan-at", "x", &last_at))
+    {
+      g_autofree char *when = last_at != 0 ? format_time (last_at) : NULL;
+
+      g_variant_lookup (status, "last-scan-ok", "b", &last_ok);
+      if (when == NULL)
+        g_print ("  %-20s %s\n", _("Last scan:"), _("none since the agent started"));
+      else
+        g_print ("  %-20s %s (%s)\n", _("Last scan:"), when,
+                 last_ok ? _("succeeded") : _("failed"));
+    }
+  if (g_variant_lookup (status, "next-scan-at", "x", &next_at))
+    {
+      g_autofree char *when = next_at != 0 ? format_time (next_at) : NULL;
+
+      g_print ("  %-20s %s\n", _("Next scan:"), when != NULL ? when : _("not scheduled"));
+    }
+}
+
 static void
 print_cliniko_summary (GVariant *summary)
 {
@@ -2157,6 +2192,7 @@ print_cliniko_summary (GVariant *summary)
 
       g_variant_lookup (summary, "key-state", "&s", &key_state);
       g_print (_("Not connected to Cliniko (key: %s).\n"), key_state);
+      print_scan_times (summary);
       return;
     }
 
@@ -2176,6 +2212,7 @@ print_cliniko_summary (GVariant *summary)
     g_print ("  %-20s %s\n", _("Key state:"), value);
   if (g_variant_lookup (summary, "base-url-override", "&s", &value) && *value != '\0')
     g_print ("  %-20s %s\n", _("Cliniko address:"), value);
+  print_scan_times (summary);
 }
 
 static int

@@ -630,6 +630,93 @@ test_ctl (Fixture       *f,
   g_assert_nonnull (strstr (out, "every 15 minutes"));
 }
 
+static gint64
+lookup_x (GVariant   *dict,
+          const char *key)
+{
+  gint64 value = 0;
+
+  g_assert_true (g_variant_lookup (dict, key, "x", &value));
+  return value;
+}
+
+static void
+test_scan_times (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autofree char *clinic = g_strdup_printf ("%" G_GINT64_FORMAT, f->clinic);
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  gint64 before, after, last, next;
+  gboolean ok = FALSE;
+
+  add_enabled_rule (f, "24h before");
+
+  before = g_get_real_time ();
+  g_variant_unref (scan (f));
+  after = g_get_real_time ();
+
+  status = cliniko_status (f);
+  last = lookup_x (status, "last-scan-at");
+  next = lookup_x (status, "next-scan-at");
+  g_assert_true (g_variant_lookup (status, "last-scan-ok", "b", &ok));
+  g_assert_true (ok);
+  g_assert_cmpuint (lookup_u (status, "scan-interval"), ==, 5);
+  g_assert_cmpint (last, >=, before);
+  g_assert_cmpint (last, <=, after);
+  /* The next timed scan is a whole interval after the last one. */
+  g_assert_cmpint (next - last, >=, 5 * 60 * G_USEC_PER_SEC - G_USEC_PER_SEC);
+  g_assert_cmpint (next - last, <=, 5 * 60 * G_USEC_PER_SEC + G_USEC_PER_SEC);
+
+  /* The CLI shows them. */
+  g_assert_cmpint (run_ctl (&out, &err, "cliniko", "status", clinic, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "Last scan:"));
+  g_assert_nonnull (strstr (out, "succeeded"));
+  g_assert_nonnull (strstr (out, "Next scan:"));
+  g_assert_nonnull (strstr (out, "5 minutes"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* A new interval moves the timer. */
+  call_ok (mhf_ipc_agent1_call_set_scan_interval_sync (f->proxy, f->clinic, 15, NULL, &error),
+           error);
+  for (gint64 deadline = g_get_monotonic_time () + WAIT_MS * 1000; ; )
+    {
+      g_clear_pointer (&status, g_variant_unref);
+      status = cliniko_status (f);
+      if (lookup_x (status, "next-scan-at") > g_get_real_time () + 14 * 60 * G_USEC_PER_SEC)
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (20 * 1000);
+    }
+  g_assert_cmpuint (lookup_u (status, "scan-interval"), ==, 15);
+
+  /* A failed scan says so, and keeps the timer. */
+  mhf_fake_cliniko_add_fault (f->fake, "/individual_appointments",
+                              &(MhfFakeFault) { .status = 500, .count = -1 });
+  g_assert_false (mhf_ipc_agent1_call_scan_now_sync (f->proxy, f->clinic, NULL, NULL, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  mhf_fake_cliniko_clear_faults (f->fake);
+  g_clear_pointer (&status, g_variant_unref);
+  status = cliniko_status (f);
+  g_assert_true (g_variant_lookup (status, "last-scan-ok", "b", &ok));
+  g_assert_false (ok);
+  g_assert_cmpint (lookup_x (status, "last-scan-at"), >=, last);
+  g_assert_cmpint (lookup_x (status, "next-scan-at"), >, g_get_real_time ());
+
+  /* Disconnected: no timer, so no next scan. */
+  call_ok (mhf_ipc_agent1_call_remove_cliniko_key_sync (f->proxy, f->clinic, NULL, &error), error);
+  g_clear_pointer (&status, g_variant_unref);
+  status = cliniko_status (f);
+  g_assert_cmpint (lookup_x (status, "next-scan-at"), ==, 0);
+  g_assert_cmpint (lookup_x (status, "last-scan-at"), >, 0);
+  g_assert_cmpint (run_ctl (&out, &err, "cliniko", "status", clinic, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "not scheduled"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -651,6 +738,7 @@ main (int   argc,
   ADD ("/scan/killed-mid-scan", test_killed_mid_scan);
   ADD ("/scan/agent-was-off", test_agent_was_off);
   ADD ("/scan/ctl", test_ctl);
+  ADD ("/scan/scan-times", test_scan_times);
 
   return g_test_run ();
 }
