@@ -461,6 +461,75 @@ purge_clinic (sqlite3     *db,
   return TRUE;
 }
 
+/* ---- SetRetention ----------------------------------------------------------------------------- */
+
+#define RETENTION_MIN_DAYS 30
+#define RETENTION_MAX_DAYS 3650
+
+static gboolean
+set_retention_worker (MhfCall  *call,
+                      sqlite3  *db,
+                      GError  **error)
+{
+  g_autofree char *target = NULL;
+  g_autofree char *summary = NULL;
+  gint64 clinic_id = 0, old = 0;
+  guint days = 0;
+
+  g_variant_get (call->params, "(xu)", &clinic_id, &days);
+  if (!mhf_store_query_int64 (db, "SELECT retention_days FROM clinics WHERE id = ?1", &old,
+                              error, "x", clinic_id))
+    return FALSE;
+  if (old == 0)
+    {
+      g_set_error (error, MHF_ERROR, MHF_ERROR_NOT_FOUND,
+                   "No clinic has the id %" G_GINT64_FORMAT, clinic_id);
+      return FALSE;
+    }
+  if (old == days)
+    return TRUE;
+
+  if (!mhf_store_exec_bound (db, "UPDATE clinics SET retention_days = ?1 WHERE id = ?2",
+                             error, "xx", (gint64) days, clinic_id))
+    return FALSE;
+
+  target = g_strdup_printf ("clinic %" G_GINT64_FORMAT, clinic_id);
+  summary = g_strdup_printf ("retention: %" G_GINT64_FORMAT " → %u days", old, days);
+  if (!mhf_call_audit (call, db, clinic_id, "clinic.retention", target, summary, error))
+    return FALSE;
+
+  /* A shorter period applies at once, in the same transaction. */
+  return purge_clinic (db, clinic_id, days, call->now, error);
+}
+
+static void
+set_retention_done (MhfCall *call)
+{
+  gint64 clinic_id = 0;
+
+  g_variant_get_child (call->params, 0, "x", &clinic_id);
+  mhf_ipc_agent1_emit_outbox_changed (MHF_IPC_AGENT1 (call->self), clinic_id);
+}
+
+static gboolean
+handle_set_retention (MhfIpcAgent1          *object,
+                      GDBusMethodInvocation *invocation,
+                      gint64                 clinic,
+                      guint                  days)
+{
+  if (days < RETENTION_MIN_DAYS || days > RETENTION_MAX_DAYS)
+    {
+      g_dbus_method_invocation_return_error (invocation, MHF_ERROR, MHF_ERROR_INVALID_INPUT,
+                                             "days: %d to %d", RETENTION_MIN_DAYS,
+                                             RETENTION_MAX_DAYS);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+
+  mhf_agent_service_call (MHF_AGENT_SERVICE (object), invocation, set_retention_worker,
+                          set_retention_done, NULL, NULL);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static void
 purge_worker (GTask   *task,
               sqlite3 *db,
@@ -551,6 +620,7 @@ mhf_agent_service_clinics_init (MhfIpcAgent1Iface *iface)
   iface->handle_add_clinic = handle_add_clinic;
   iface->handle_list_clinics = handle_list_clinics;
   iface->handle_remove_clinic = handle_remove_clinic;
+  iface->handle_set_retention = handle_set_retention;
 }
 
 void

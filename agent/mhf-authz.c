@@ -39,6 +39,7 @@ static const MhfAuthzRule rules[] = {
 
   /* One clinic. */
   { "RemoveClinic",     MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
+  { "SetRetention",     MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
   { "SetClinikoBaseUrl", MHF_ACCESS_CLINIC,      MHF_ROLE_OWNER,    0 },
   { "SetClinikoKey",    MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
   { "RemoveClinikoKey", MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },

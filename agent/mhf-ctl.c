@@ -3228,6 +3228,41 @@ verb_clinic_scan_interval (Ctl   *ctl,
 }
 
 static int
+verb_clinic_retention (Ctl   *ctl,
+                       int    argc,
+                       char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 clinic;
+  guint64 days;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("How many days of delivery history a clinic keeps (30 to 3650; "
+                                "400 by default). Older history and finished messages are "
+                                "removed at once and daily after; the audit log is kept. "
+                                "Owners of the clinic only."));
+  code = parse_verb (ctl, context, &argc, &argv, 2);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  if (!g_ascii_string_to_unsigned (argv[2], 10, 30, 3650, &days, NULL))
+    return usage_error (ctl, _("DAYS must be 30 to 3650"));
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_set_retention_sync (ctl->proxy, clinic, (guint32) days, NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("Clinic %" G_GINT64_FORMAT " keeps %u days of delivery history.\n"), clinic,
+           (guint) days);
+  return EXIT_OK;
+}
+
+static int
 verb_outbox (Ctl   *ctl,
              int    argc,
              char **argv)
@@ -3785,6 +3820,8 @@ static const Verb verbs[] = {
     N_("Show what a rule would plan, sending nothing") },
   { "clinic", "scan-interval", N_("CLINIC MINUTES"), verb_clinic_scan_interval,
     N_("Set how often a clinic is scanned") },
+  { "clinic", "retention", N_("CLINIC DAYS"), verb_clinic_retention,
+    N_("Set how long a clinic keeps its delivery history") },
   { "scan", NULL, N_("CLINIC"), verb_scan, N_("Scan a clinic's appointments now") },
   { "outbox", NULL, N_("CLINIC"), verb_outbox, N_("Show a clinic's messages and their states") },
   { "cancel", NULL, N_("CLINIC ID"), verb_cancel, N_("Cancel a planned message") },

@@ -155,6 +155,7 @@ static const struct { const char *method; Caller lowest; } expected[] = {
   { "ListAudit", MANAGER },
   { "VerifyAudit", MANAGER },
   { "RemoveClinic", CLINIC_OWNER },
+  { "SetRetention", CLINIC_OWNER },
   { "SetClinikoBaseUrl", CLINIC_OWNER },
   { "SetClinikoKey", CLINIC_OWNER },
   { "RemoveClinikoKey", CLINIC_OWNER },
@@ -990,6 +991,160 @@ test_retention_purge (void)
   g_assert_cmpint (count_rows (bus, "SELECT count(*) FROM audit WHERE action = 'clinic.add'"), ==, 1);
 }
 
+static gboolean
+audit_contains (Client     *client,
+                gint64      clinic,
+                const char *needle)
+{
+  g_autoptr(GVariant) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  gint64 next = 0;
+
+  call_ok (mhf_ipc_agent1_call_list_audit_sync (client->proxy, clinic, 0, 500, &entries, &next,
+                                                NULL, &error), error);
+  text = g_variant_print (entries, FALSE);
+  return strstr (text, needle) != NULL;
+}
+
+static guint32
+clinic_retention (Client *client,
+                  gint64  clinic)
+{
+  g_autoptr(GVariant) clinics = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  GVariant *entry;
+  guint32 days = 0;
+
+  call_ok (mhf_ipc_agent1_call_list_clinics_sync (client->proxy, &clinics, NULL, &error), error);
+  g_variant_iter_init (&iter, clinics);
+  while ((entry = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      gint64 id = 0;
+
+      g_variant_lookup (entry, "id", "x", &id);
+      if (id == clinic)
+        g_assert_true (g_variant_lookup (entry, "retention-days", "u", &days));
+      g_variant_unref (entry);
+    }
+  return days;
+}
+
+static void
+test_set_retention (void)
+{
+  g_autoptr(Client) owner = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *seed = NULL;
+  g_autofree char *clinic_arg = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  gboolean intact = FALSE;
+  gint64 clinic = 0, other = 0;
+  gint64 now = g_get_real_time ();
+  gint64 old = now - (gint64) 100 * 24 * 3600 * G_USEC_PER_SEC;
+  gint64 recent = now - (gint64) 10 * 24 * 3600 * G_USEC_PER_SEC;
+  g_autoptr(MhfTestBus) bus = setup_owner (&owner, &clinic);
+
+  call_ok (mhf_ipc_agent1_call_add_clinic_sync (owner->proxy, "Other Clinic", &other, NULL,
+                                                &error), error);
+  client_free (g_steal_pointer (&owner));
+  mhf_test_bus_stop_agent (bus);
+
+  /* A hundred days of history: every finished state, the states still
+   * under way, and the same in a second clinic whose period stays. */
+  seed = g_strdup_printf (
+    "INSERT INTO templates (id, clinic_id, name, subject, body_text, created_at, updated_at)"
+    "  VALUES (1, %1$" G_GINT64_FORMAT ", 't', 's', 'b', 0, 0),"
+    "         (2, %4$" G_GINT64_FORMAT ", 't', 's', 'b', 0, 0);"
+    "INSERT INTO rules (id, clinic_id, name, kind, category, timing, template_id, created_at,"
+    "                   updated_at)"
+    "  VALUES (1, %1$" G_GINT64_FORMAT ", 'r', 'reminder', 'care', '{}', 1, 0, 0),"
+    "         (2, %4$" G_GINT64_FORMAT ", 'r', 'reminder', 'care', '{}', 2, 0, 0);"
+    "INSERT INTO outbox (clinic_id, rule_id, appointment_id, planned_at, state, created_at,"
+    "                    updated_at)"
+    "  SELECT %1$" G_GINT64_FORMAT ", 1, 'old-' || s, %2$" G_GINT64_FORMAT ", s,"
+    "         %2$" G_GINT64_FORMAT ", %2$" G_GINT64_FORMAT
+    "    FROM (SELECT 'sent' AS s UNION ALL SELECT 'skipped' UNION ALL SELECT 'failed'"
+    "          UNION ALL SELECT 'cancelled' UNION ALL SELECT 'interrupted'"
+    "          UNION ALL SELECT 'planned' UNION ALL SELECT 'retry_wait');"
+    "INSERT INTO outbox (clinic_id, rule_id, appointment_id, planned_at, state, created_at,"
+    "                    updated_at) VALUES"
+    "  (%1$" G_GINT64_FORMAT ", 1, 'recent-sent', %3$" G_GINT64_FORMAT ", 'sent', %3$" G_GINT64_FORMAT ", %3$" G_GINT64_FORMAT "),"
+    "  (%4$" G_GINT64_FORMAT ", 2, 'other-old-sent', %2$" G_GINT64_FORMAT ", 'sent', %2$" G_GINT64_FORMAT ", %2$" G_GINT64_FORMAT ");"
+    "INSERT INTO delivery_events (clinic_id, at, state) VALUES"
+    "  (%1$" G_GINT64_FORMAT ", %2$" G_GINT64_FORMAT ", 'sent'),"
+    "  (%1$" G_GINT64_FORMAT ", %2$" G_GINT64_FORMAT ", 'skipped'),"
+    "  (%1$" G_GINT64_FORMAT ", %3$" G_GINT64_FORMAT ", 'sent'),"
+    "  (%4$" G_GINT64_FORMAT ", %2$" G_GINT64_FORMAT ", 'sent');",
+    clinic, old, recent, other);
+  tamper (bus, seed);
+
+  status = mhf_test_bus_wait_for_state (bus, "ready", WAIT_MS);
+  g_assert_nonnull (status);
+  owner = client_new (bus);
+  sign_in (owner, "olivia", OWNER_PASS);
+  g_assert_cmpuint (clinic_retention (owner, clinic), ==, 400);
+
+  /* Out of range: refused, nothing changes. */
+  g_assert_false (mhf_ipc_agent1_call_set_retention_sync (owner->proxy, clinic, 29, NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+  g_assert_false (mhf_ipc_agent1_call_set_retention_sync (owner->proxy, clinic, 3651, NULL,
+                                                          &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+  g_assert_false (mhf_ipc_agent1_call_set_retention_sync (owner->proxy, 999, 60, NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_cmpuint (clinic_retention (owner, clinic), ==, 400);
+
+  /* Sixty days: the purge runs before the reply. */
+  call_ok (mhf_ipc_agent1_call_set_retention_sync (owner->proxy, clinic, 60, NULL, &error), error);
+  g_assert_cmpuint (clinic_retention (owner, clinic), ==, 60);
+  g_assert_cmpuint (clinic_retention (owner, other), ==, 400);
+  g_assert_true (audit_contains (owner, clinic, "retention: 400 → 60 days"));
+  g_assert_true (audit_contains (owner, clinic, "retention: removed 5 outbox rows and 2 delivery "
+                                                "events older than 60 days"));
+  result = verify (owner, clinic);
+  g_assert_true (g_variant_lookup (result, "intact", "b", &intact));
+  g_assert_true (intact);
+
+  /* The CLI sets it too and lists it. */
+  clinic_arg = g_strdup_printf ("%" G_GINT64_FORMAT, clinic);
+  g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n", &out, &err, "--user", "olivia",
+                                     "--passphrase-stdin", "clinic", "retention", clinic_arg,
+                                     "90", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "90 days"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n", &out, &err, "--user", "olivia",
+                                     "--passphrase-stdin", "clinic", "list", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "90 days"));
+  g_assert_cmpuint (clinic_retention (owner, clinic), ==, 90);
+
+  client_free (g_steal_pointer (&owner));
+  mhf_test_bus_stop_agent (bus);
+
+  /* Finished and old: gone. Under way, recent, or another clinic's: kept. */
+  g_assert_cmpint (count_rows (bus, "SELECT count(*) FROM outbox WHERE appointment_id IN"
+                                    " ('old-sent', 'old-skipped', 'old-failed', 'old-cancelled',"
+                                    "  'old-interrupted')"), ==, 0);
+  g_assert_cmpint (count_rows (bus, "SELECT count(*) FROM outbox WHERE appointment_id IN"
+                                    " ('old-planned', 'old-retry_wait', 'recent-sent',"
+                                    "  'other-old-sent')"), ==, 4);
+  g_assert_cmpint (count_rows (bus, "SELECT count(*) FROM delivery_events"), ==, 2);
+  g_clear_pointer (&seed, g_free);
+  seed = g_strdup_printf ("SELECT count(*) FROM delivery_events WHERE clinic_id = %"
+                          G_GINT64_FORMAT " AND at = %" G_GINT64_FORMAT, clinic, recent);
+  g_assert_cmpint (count_rows (bus, seed), ==, 1);
+  g_assert_cmpint (count_rows (bus, "SELECT count(*) FROM audit WHERE action = 'clinic.retention'"),
+                   ==, 2);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1009,6 +1164,7 @@ main (int   argc,
   g_test_add_func ("/mhf/agent/audit/entries-for-changes", test_audit_entries_for_changes);
   g_test_add_func ("/mhf/agent/audit/tamper-detected", test_audit_tamper_detected);
   g_test_add_func ("/mhf/agent/audit/retention-purge", test_retention_purge);
+  g_test_add_func ("/mhf/agent/audit/set-retention", test_set_retention);
 
   return g_test_run ();
 }
