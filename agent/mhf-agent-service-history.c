@@ -2,8 +2,8 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  *
- * The redacted delivery history: ListHistory (keyset paging) and
- * ExportHistory (CSV). Events hold a masked recipient and a keyed hash of
+ * The redacted delivery history: ListHistory (keyset paging),
+ * ExportHistory (CSV) and GetDailyCounts (a chart's numbers). Events hold a masked recipient and a keyed hash of
  * the address, never the address, a name or a body.
  */
 
@@ -246,6 +246,156 @@ export_worker (MhfCall  *call,
   return TRUE;
 }
 
+/* ---- GetDailyCounts ------------------------------------------------------------------------ */
+
+#define DAILY_MAX_DAYS 90
+
+static GTimeZone *
+clinic_zone (sqlite3     *db,
+             gint64       clinic_id,
+             GError     **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  GTimeZone *zone = NULL;
+  int rc;
+
+  rc = sqlite3_prepare_v2 (db, "SELECT coalesce(time_zone, '') FROM clinics WHERE id = ?1",
+                           -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_int64 (stmt, 1, clinic_id);
+      rc = sqlite3_step (stmt);
+    }
+  if (rc == SQLITE_DONE)
+    {
+      g_set_error (error, MHF_ERROR, MHF_ERROR_NOT_FOUND,
+                   "No clinic has the id %" G_GINT64_FORMAT, clinic_id);
+      return NULL;
+    }
+  if (rc != SQLITE_ROW)
+    {
+      mhf_store_set_error (error, db, rc, "Reading a clinic");
+      return NULL;
+    }
+
+  /* The account's zone, as planning uses it; UTC until Cliniko told us. */
+  if (*sqlite3_column_text (stmt, 0) != '\0')
+    zone = g_time_zone_new_identifier ((const char *) sqlite3_column_text (stmt, 0));
+  return zone != NULL ? zone : g_time_zone_new_utc ();
+}
+
+/* Midnight at the start of @date in @zone, in microseconds UTC. On a day
+ * whose midnight does not exist (a DST jump at 00:00) GLib moves it to the
+ * first time that does. */
+static gint64
+day_start (GTimeZone   *zone,
+           const GDate *date)
+{
+  g_autoptr(GDateTime) start = g_date_time_new (zone, g_date_get_year (date),
+                                                g_date_get_month (date), g_date_get_day (date),
+                                                0, 0, 0);
+
+  return g_date_time_to_unix (start) * G_USEC_PER_SEC;
+}
+
+static gboolean
+daily_worker (MhfCall  *call,
+              sqlite3  *db,
+              GError  **error)
+{
+  g_autoptr(GTimeZone) zone = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  GVariantBuilder days_builder;
+  GDate date;
+  gint64 clinic_id = 0;
+  guint days = 0;
+  int rc;
+
+  g_variant_get (call->params, "(xu)", &clinic_id, &days);
+  zone = clinic_zone (db, clinic_id, error);
+  if (zone == NULL)
+    return FALSE;
+
+  /* One aggregate a day over the (clinic, time, state) index: nothing but
+   * the index is read, and no sorting. */
+  rc = sqlite3_prepare_v2 (db,
+                           "SELECT coalesce(sum(state = 'sent'), 0),"
+                           "       coalesce(sum(state = 'skipped'), 0),"
+                           "       coalesce(sum(state = 'failed'), 0),"
+                           "       coalesce(sum(state = 'cancelled'), 0)"
+                           "  FROM delivery_events"
+                           " WHERE clinic_id = ?1 AND at >= ?2 AND at < ?3",
+                           -1, &stmt, NULL);
+  if (rc != SQLITE_OK)
+    {
+      mhf_store_set_error (error, db, rc, "Counting the history");
+      return FALSE;
+    }
+
+  now = g_date_time_new_from_unix_utc (call->now / G_USEC_PER_SEC);
+  {
+    g_autoptr(GDateTime) local = g_date_time_to_timezone (now, zone);
+
+    g_date_clear (&date, 1);
+    g_date_set_dmy (&date, g_date_time_get_day_of_month (local), g_date_time_get_month (local),
+                    g_date_time_get_year (local));
+  }
+  g_date_subtract_days (&date, days - 1);
+
+  g_variant_builder_init (&days_builder, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < days; i++)
+    {
+      g_auto(GVariantDict) day = G_VARIANT_DICT_INIT (NULL);
+      GDate next = date;
+      char text[16];
+
+      g_date_add_days (&next, 1);
+      sqlite3_reset (stmt);
+      sqlite3_bind_int64 (stmt, 1, clinic_id);
+      sqlite3_bind_int64 (stmt, 2, day_start (zone, &date));
+      sqlite3_bind_int64 (stmt, 3, day_start (zone, &next));
+      rc = sqlite3_step (stmt);
+      if (rc != SQLITE_ROW)
+        {
+          g_variant_builder_clear (&days_builder);
+          mhf_store_set_error (error, db, rc, "Counting the history");
+          return FALSE;
+        }
+
+      g_snprintf (text, sizeof text, "%04u-%02u-%02u", (guint) g_date_get_year (&date),
+                  (guint) g_date_get_month (&date), (guint) g_date_get_day (&date));
+      g_variant_dict_insert (&day, "day", "s", text);
+      g_variant_dict_insert (&day, "sent", "u", (guint32) sqlite3_column_int64 (stmt, 0));
+      g_variant_dict_insert (&day, "skipped", "u", (guint32) sqlite3_column_int64 (stmt, 1));
+      g_variant_dict_insert (&day, "failed", "u", (guint32) sqlite3_column_int64 (stmt, 2));
+      g_variant_dict_insert (&day, "cancelled", "u", (guint32) sqlite3_column_int64 (stmt, 3));
+      g_variant_builder_add_value (&days_builder, g_variant_dict_end (&day));
+      date = next;
+    }
+
+  call->reply = g_variant_ref_sink (g_variant_new ("(aa{sv})", &days_builder));
+  return TRUE;
+}
+
+static gboolean
+handle_get_daily_counts (MhfIpcAgent1          *object,
+                         GDBusMethodInvocation *invocation,
+                         gint64                 clinic,
+                         guint                  days)
+{
+  if (days < 1 || days > DAILY_MAX_DAYS)
+    {
+      g_dbus_method_invocation_return_error (invocation, MHF_ERROR, MHF_ERROR_INVALID_INPUT,
+                                             "days: 1 to %d", DAILY_MAX_DAYS);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+
+  mhf_agent_service_call (MHF_AGENT_SERVICE (object), invocation, daily_worker, NULL, NULL,
+                          NULL);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static gboolean
 handle_list_history (MhfIpcAgent1          *object,
                      GDBusMethodInvocation *invocation,
@@ -272,4 +422,5 @@ mhf_agent_service_history_init (MhfIpcAgent1Iface *iface)
 {
   iface->handle_list_history = handle_list_history;
   iface->handle_export_history = handle_export_history;
+  iface->handle_get_daily_counts = handle_get_daily_counts;
 }

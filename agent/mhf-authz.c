@@ -65,6 +65,7 @@ static const MhfAuthzRule rules[] = {
   { "SendTestEmail",    MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "ListHistory",      MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
   { "ExportHistory",    MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
+  { "GetDailyCounts",   MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
   { "ListAudit",        MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "VerifyAudit",      MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
 };

@@ -3643,6 +3643,53 @@ history_filter (const char *state,
   return g_variant_dict_end (&dict);
 }
 
+/* history --daily: one line a day, oldest first. */
+static int
+print_daily_counts (Ctl     *ctl,
+                    gint64   clinic,
+                    int      days,
+                    gboolean as_json)
+{
+  g_autoptr(GVariant) counts = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CtlTable) table = NULL;
+  GVariantIter iter;
+  GVariant *day;
+
+  if (!mhf_ipc_agent1_call_get_daily_counts_sync (ctl->proxy, clinic, (guint32) days, &counts,
+                                                  NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    {
+      print_variant_as_json (counts);
+      return EXIT_OK;
+    }
+
+  table = ctl_table_new (_("DAY"), _("SENT"), _("SKIPPED"), _("FAILED"), _("CANCELLED"), NULL);
+  g_variant_iter_init (&iter, counts);
+  while ((day = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_autoptr(GVariant) owned = day;
+      g_autofree char *sent = NULL, *skipped = NULL, *failed = NULL, *cancelled = NULL;
+      const char *date = "";
+      guint32 n[4] = { 0, };
+
+      g_variant_lookup (owned, "day", "&s", &date);
+      g_variant_lookup (owned, "sent", "u", &n[0]);
+      g_variant_lookup (owned, "skipped", "u", &n[1]);
+      g_variant_lookup (owned, "failed", "u", &n[2]);
+      g_variant_lookup (owned, "cancelled", "u", &n[3]);
+      sent = g_strdup_printf ("%u", n[0]);
+      skipped = g_strdup_printf ("%u", n[1]);
+      failed = g_strdup_printf ("%u", n[2]);
+      cancelled = g_strdup_printf ("%u", n[3]);
+      ctl_table_add_row (table, date, sent, skipped, failed, cancelled);
+    }
+  ctl_table_print (table);
+  return EXIT_OK;
+}
+
 static int
 verb_history (Ctl   *ctl,
               int    argc,
@@ -3652,11 +3699,16 @@ verb_history (Ctl   *ctl,
   g_autoptr(GVariant) events = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *state = NULL;
-  gboolean as_json = FALSE;
+  gboolean as_json = FALSE, daily = FALSE;
   gint64 clinic, rule = 0, before = 0, next = 0;
   int limit = 100;
+  int days = 14;
   int code;
   const GOptionEntry entries[] = {
+    { "daily", 0, 0, G_OPTION_ARG_NONE, &daily,
+      N_("Count the events of each day by state instead"), NULL },
+    { "days", 0, 0, G_OPTION_ARG_INT, &days,
+      N_("With --daily: how many days, ending today (1 to 90; 14 by default)"), N_("N") },
     { "state", 0, 0, G_OPTION_ARG_STRING, &state, N_("Only events in this state"), N_("STATE") },
     { "rule", 0, 0, G_OPTION_ARG_INT64, &rule, N_("Only this rule's events"), N_("ID") },
     { "limit", 0, 0, G_OPTION_ARG_INT, &limit, N_("At most N events (1 to 500)"), N_("N") },
@@ -3668,15 +3720,22 @@ verb_history (Ctl   *ctl,
 
   context = verb_context_new (ctl, entries, SIGN_IN_FULL,
                               _("Show a clinic's delivery history, newest first, with masked "
-                                "recipients. Staff, managers and owners."));
+                                "recipients; or with --daily, how many messages were sent, "
+                                "skipped, failed or cancelled each day, in the clinic's time "
+                                "zone. Staff, managers and owners."));
   code = parse_verb (ctl, context, &argc, &argv, 1);
   if (code != EXIT_OK)
     return code;
   if (!parse_clinic (ctl, argv[1], 1, &clinic))
     return EXIT_USAGE;
+  if (daily && (days < 1 || days > 90))
+    return usage_error (ctl, _("--days must be 1 to 90"));
   code = ctl_sign_in (ctl, NULL, NULL);
   if (code != EXIT_OK)
     return code;
+
+  if (daily)
+    return print_daily_counts (ctl, clinic, days, as_json);
 
   if (!mhf_ipc_agent1_call_list_history_sync (ctl->proxy, clinic,
                                               history_filter (state, rule, before, limit),

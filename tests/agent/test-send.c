@@ -798,6 +798,173 @@ test_no_patient_data_kept (Fixture       *f,
   assert_absent (log, needles, "the agent's log");
 }
 
+/* Counts a clinic's history by state, from @from on (0: all). */
+static guint
+history_count (Fixture    *f,
+               const char *state,
+               gint64      from)
+{
+  g_auto(GVariantDict) filter = G_VARIANT_DICT_INIT (NULL);
+  g_autoptr(GVariant) events = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 next = 0;
+
+  g_variant_dict_insert (&filter, "state", "s", state);
+  g_variant_dict_insert (&filter, "limit", "u", (guint32) 500);
+  if (from != 0)
+    g_variant_dict_insert (&filter, "from", "x", from);
+  call_ok (mhf_ipc_agent1_call_list_history_sync (f->proxy, f->clinic,
+                                                  g_variant_dict_end (&filter), &events, &next,
+                                                  NULL, &error), error);
+  g_assert_cmpint (next, ==, 0);
+  return (guint) g_variant_n_children (events);
+}
+
+static GVariant *
+daily_counts (Fixture *f,
+              guint    days)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *counts = NULL;
+
+  call_ok (mhf_ipc_agent1_call_get_daily_counts_sync (f->proxy, f->clinic, days, &counts, NULL,
+                                                      &error), error);
+  g_assert_cmpuint (g_variant_n_children (counts), ==, days);
+  return counts;
+}
+
+static guint
+day_u (GVariant   *counts,
+       gsize       i,
+       const char *key)
+{
+  g_autoptr(GVariant) day = g_variant_get_child_value (counts, i);
+
+  return lookup_u (day, key);
+}
+
+static const char * const counted_states[] = { "sent", "skipped", "failed", "cancelled" };
+
+static void
+test_daily_counts (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(GVariant) status = cliniko_status (f);
+  g_autoptr(GVariant) counts = NULL;
+  g_autoptr(GTimeZone) zone = NULL;
+  g_autoptr(GDateTime) now = NULL;
+  g_autoptr(GDateTime) midnight = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) json = NULL;
+  g_autofree char *clinic = g_strdup_printf ("%" G_GINT64_FORMAT, f->clinic);
+  g_autofree char *sql = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  const char *zone_id = NULL;
+  gint64 today_start;
+  sqlite3 *db;
+
+  g_assert_true (g_variant_lookup (status, "time-zone", "&s", &zone_id));
+  g_assert_cmpstr (zone_id, ==, "Australia/Melbourne");
+  zone = g_time_zone_new_identifier (zone_id);
+
+  /* Real sends: some sent, some skipped by a gate. */
+  set_file_transport (f, FALSE);
+  enable_due_reminders (f);
+  g_variant_unref (scan (f));
+  g_variant_unref (wait_until_sent (f));
+  g_assert_cmpuint (history_count (f, "sent", 0), >, 0);
+  g_assert_cmpuint (history_count (f, "skipped", 0), >, 0);
+
+  /* Today, in the clinic's zone, matches the history from its midnight. */
+  counts = daily_counts (f, 7);
+  now = g_date_time_new_now (zone);
+  midnight = g_date_time_new (zone, g_date_time_get_year (now), g_date_time_get_month (now),
+                              g_date_time_get_day_of_month (now), 0, 0, 0);
+  today_start = g_date_time_to_unix (midnight) * G_USEC_PER_SEC;
+  {
+    g_autoptr(GVariant) today = g_variant_get_child_value (counts, 6);
+    g_autofree char *expected_day = g_date_time_format (midnight, "%Y-%m-%d");
+
+    g_assert_cmpstr (row_s (today, "day"), ==, expected_day);
+  }
+  for (guint s = 0; s < G_N_ELEMENTS (counted_states); s++)
+    {
+      g_assert_cmpuint (day_u (counts, 6, counted_states[s]), ==,
+                        history_count (f, counted_states[s], today_start));
+      /* Every event is from today or (just after midnight) yesterday. */
+      g_assert_cmpuint (day_u (counts, 6, counted_states[s]) + day_u (counts, 5, counted_states[s]),
+                        ==, history_count (f, counted_states[s], 0));
+      for (guint d = 0; d < 5; d++)
+        g_assert_cmpuint (day_u (counts, d, counted_states[s]), ==, 0);
+    }
+  g_clear_pointer (&counts, g_variant_unref);
+
+  /* Older events land on their day in the clinic's zone, not UTC's: just
+   * after midnight in Melbourne is the day before in UTC. */
+  mhf_test_bus_stop_agent (f->bus);
+  {
+    g_autoptr(GDateTime) four = g_date_time_add_days (midnight, -4);
+    g_autoptr(GDateTime) three = g_date_time_add_days (midnight, -3);
+    g_autoptr(GDateTime) two = g_date_time_add_days (midnight, -2);
+
+    sql = g_strdup_printf ("INSERT INTO delivery_events (clinic_id, at, state) VALUES"
+                           " (%1$" G_GINT64_FORMAT ", %2$" G_GINT64_FORMAT ", 'sent'),"
+                           " (%1$" G_GINT64_FORMAT ", %3$" G_GINT64_FORMAT ", 'failed'),"
+                           " (%1$" G_GINT64_FORMAT ", %4$" G_GINT64_FORMAT ", 'cancelled'),"
+                           " (%1$" G_GINT64_FORMAT ", %4$" G_GINT64_FORMAT ", 'cancelled');",
+                           f->clinic,
+                           (g_date_time_to_unix (three) - 30) * G_USEC_PER_SEC,
+                           (g_date_time_to_unix (three) + 12 * 3600) * G_USEC_PER_SEC,
+                           (g_date_time_to_unix (two) + 30) * G_USEC_PER_SEC);
+  }
+  db = open_database (f);
+  g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+  g_clear_object (&f->proxy);
+  g_assert_nonnull (mhf_test_bus_wait_for_state (f->bus, "ready", WAIT_MS));
+  f->proxy = new_proxy (f);
+  sign_in (f);
+
+  counts = daily_counts (f, 7);
+  g_assert_cmpuint (day_u (counts, 2, "sent"), ==, 1);      /* 23:59:30, four days ago */
+  g_assert_cmpuint (day_u (counts, 3, "sent"), ==, 0);
+  g_assert_cmpuint (day_u (counts, 3, "failed"), ==, 1);
+  g_assert_cmpuint (day_u (counts, 4, "cancelled"), ==, 2);  /* 00:00:30, two days ago */
+  g_assert_cmpuint (day_u (counts, 3, "cancelled"), ==, 0);
+  g_assert_cmpuint (day_u (counts, 0, "sent") + day_u (counts, 1, "sent"), ==, 0);
+  g_clear_pointer (&counts, g_variant_unref);
+
+  /* One day, and the whole range. */
+  counts = daily_counts (f, 1);
+  g_clear_pointer (&counts, g_variant_unref);
+  counts = daily_counts (f, 90);
+  g_clear_pointer (&counts, g_variant_unref);
+
+  g_assert_false (mhf_ipc_agent1_call_get_daily_counts_sync (f->proxy, f->clinic, 0, &counts, NULL,
+                                                             &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+  g_assert_false (mhf_ipc_agent1_call_get_daily_counts_sync (f->proxy, f->clinic, 91, &counts, NULL,
+                                                             &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+
+  /* The CLI: a table, and JSON for scripts. */
+  g_assert_cmpint (run_ctl (&out, &err, "history", clinic, "--daily", "--days", "7", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "SKIPPED"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_ctl (&out, &err, "history", clinic, "--daily", "--days", "5", "--json",
+                            NULL), ==, 0);
+  json = json_from_string (out, NULL);
+  g_assert_nonnull (json);
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (json)), ==, 5);
+  g_assert_cmpint (json_object_get_int_member (
+                     json_array_get_object_element (json_node_get_array (json), 2), "cancelled"),
+                   ==, 2);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -816,6 +983,7 @@ main (int   argc,
   g_test_add ("/send/write-back-retried", Fixture, fast_env, fixture_setup,
               test_write_back_retried, fixture_teardown);
   ADD ("/send/no-patient-data-kept", test_no_patient_data_kept);
+  ADD ("/send/daily-counts", test_daily_counts);
 
   return g_test_run ();
 }

@@ -181,6 +181,7 @@ static const struct { const char *method; Caller lowest; } expected[] = {
   { "SendTestEmail", MANAGER },
   { "ListHistory", STAFF },
   { "ExportHistory", CLINIC_OWNER },
+  { "GetDailyCounts", STAFF },
   { "ListUsers", OWNER },
   { "AddUser", OWNER },
   { "RemoveUser", OWNER },
