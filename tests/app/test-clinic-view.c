@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "mhf-clinic-view.h"
+#include "mhf-daily-chart.h"
 #include "mhf-fake-cliniko.h"
 #include "mhf-onboarding.h"
 #include "mhf-test-bus.h"
@@ -363,6 +364,34 @@ screenshot (Fixture    *f,
                                  path, NULL), ==, 0);
 }
 
+/* One widget rendered on its own, for what lies below the fold. */
+static void
+screenshot_widget (GtkWidget  *widget,
+                   const char *name)
+{
+  const char *dir = g_getenv ("MHF_SCREENSHOT_DIR");
+  g_autoptr(GdkPaintable) paintable = NULL;
+  g_autoptr(GtkSnapshot) snapshot = NULL;
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autofree char *path = NULL;
+  int width = gtk_widget_get_width (widget), height = gtk_widget_get_height (widget);
+
+  if (dir == NULL)
+    return;
+  settle ();
+  paintable = gtk_widget_paintable_new (widget);
+  snapshot = gtk_snapshot_new ();
+  gtk_snapshot_append_color (snapshot, &(GdkRGBA) { 0.98f, 0.98f, 0.98f, 1.0f },
+                             &GRAPHENE_RECT_INIT (0, 0, width, height));
+  gdk_paintable_snapshot (paintable, snapshot, width, height);
+  node = gtk_snapshot_to_node (snapshot);
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (gtk_widget_get_native (widget)),
+                                         node, &GRAPHENE_RECT_INIT (0, 0, width, height));
+  path = g_build_filename (dir, name, NULL);
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+}
+
 typedef struct
 {
   Fixture *f;
@@ -445,6 +474,38 @@ health_shown (Fixture *f)
          shows_text (GTK_WIDGET (view (f)), "Running; keyring and database ready");
 }
 
+static gboolean
+scan_times_shown (Fixture *f)
+{
+  return shows_text (GTK_WIDGET (view (f)), "Last at ") &&
+         shows_text (GTK_WIDGET (view (f)), ", next at ");
+}
+
+static guint
+history_count (Fixture    *f,
+               const char *state)
+{
+  g_autoptr(GVariant) reply = call (f, "ListHistory",
+                                    g_variant_new_parsed ("(%x, {'state': <%s>, "
+                                                          "'limit': <uint32 500>})",
+                                                          f->clinic, state));
+  g_autoptr(GVariant) events = g_variant_get_child_value (reply, 0);
+
+  return (guint) g_variant_n_children (events);
+}
+
+static gboolean
+chart_matches_history (Fixture *f)
+{
+  MhfDailyChart *chart = MHF_DAILY_CHART (find_widget (GTK_WIDGET (view (f)),
+                                                       MHF_TYPE_DAILY_CHART));
+
+  return chart != NULL && mhf_daily_chart_get_n_days (chart) == 30 &&
+         mhf_daily_chart_get_total (chart, "sent") == history_count (f, "sent") &&
+         mhf_daily_chart_get_total (chart, "skipped") == history_count (f, "skipped") &&
+         history_count (f, "sent") + history_count (f, "skipped") > 0;
+}
+
 static void
 test_pages_and_cancel (Fixture       *f,
                        gconstpointer  data)
@@ -461,7 +522,16 @@ test_pages_and_cancel (Fixture       *f,
   g_assert_true (wait_until (f, health_shown));
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "Sent today"));
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "Next Sends"));
+  /* The fixture's scan ran: its time is shown, and so is the next one. */
+  g_assert_true (wait_until (f, scan_times_shown));
+  /* The chart: 30 days, today's bar as many sent and skipped as the
+   * history holds for today. */
+  g_assert_true (wait_until (f, chart_matches_history));
   screenshot (f, "overview.png");
+  screenshot_widget (gtk_widget_get_ancestor (find_widget (GTK_WIDGET (view (f)),
+                                                           MHF_TYPE_DAILY_CHART),
+                                              ADW_TYPE_PREFERENCES_GROUP),
+                     "overview-chart.png");
 
   /* Outbox: the planned messages, each with its Cancel button. */
   mhf_clinic_view_show_page (view (f), "outbox");
@@ -935,6 +1005,15 @@ key_removed (Fixture *f)
   return dialog_shown () == NULL && strstr (text, "'key-state': <'none'>") != NULL;
 }
 
+static gboolean
+retention_saved (Fixture *f)
+{
+  g_autoptr(GVariant) reply = call (f, "ListClinics", NULL);
+  g_autofree char *text = g_variant_print (reply, FALSE);
+
+  return strstr (text, "'retention-days': <uint32 90>") != NULL;
+}
+
 static void
 respond (const char *response)
 {
@@ -993,6 +1072,13 @@ test_settings_owner (Fixture       *f,
 
     g_assert_null (strstr (text, "rory"));
   }
+
+  /* The retention period, saved and shown by the agent. */
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (find_widget (find_row_titled (GTK_WIDGET (view (f)),
+                                                                            "Keep history for (days)"),
+                                                           GTK_TYPE_SPIN_BUTTON)), 90);
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "Save _Period"), "clicked");
+  g_assert_true (wait_until (f, retention_saved));
 
   g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Disconnect"), "clicked");
   g_assert_true (wait_until (f, has_dialog));
