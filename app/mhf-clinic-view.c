@@ -96,14 +96,21 @@ struct _MhfClinicView
   AdwPreferencesGroup *warnings_group;
   GPtrArray        *warning_rows;
 
+  /* The rules seen so far, for the filters; index 0 is "every rule". */
+  GtkStringList    *rule_names;
+  GArray           *rule_ids;
+
   /* Outbox */
   GtkDropDown      *outbox_filter;
+  GtkDropDown      *outbox_rule_filter;
   GtkListBox       *outbox_list;
   AdwStatusPage    *outbox_empty;
   guint             n_outbox_rows;
 
   /* History */
   GtkDropDown      *history_filter;
+  GtkDropDown      *history_rule_filter;
+  GtkDropDown      *history_period;
   GListStore       *history_store;
   GtkListView      *history_view;
   GtkButton        *export_button;
@@ -262,6 +269,30 @@ set_count (AdwActionRow *row,
   g_autofree char *text = g_strdup_printf ("%u", count);
 
   adw_action_row_set_subtitle (row, text);
+}
+
+/* Rules come from ListRules() for managers and from the outbox's rows for
+ * everyone, so staff can filter too. Only ever appended: a selection's
+ * index stays valid. */
+static void
+note_rule (MhfClinicView *self,
+           gint64         id,
+           const char    *name)
+{
+  for (guint i = 1; i < self->rule_ids->len; i++)
+    if (g_array_index (self->rule_ids, gint64, i) == id)
+      return;
+  g_array_append_val (self->rule_ids, id);
+  gtk_string_list_append (self->rule_names, name);
+}
+
+static gint64
+selected_rule (GtkDropDown   *dropdown,
+               MhfClinicView *self)
+{
+  guint i = gtk_drop_down_get_selected (dropdown);
+
+  return i < self->rule_ids->len ? g_array_index (self->rule_ids, gint64, i) : 0;
 }
 
 /* ---- Overview ------------------------------------------------------------------------------ */
@@ -728,7 +759,12 @@ outbox_cb (GObject      *object,
     guint selected = gtk_drop_down_get_selected (self->outbox_filter);
 
     for (gsize i = 0; i < g_variant_n_children (messages); i++)
-      g_ptr_array_add (rows, g_variant_get_child_value (messages, i));
+      {
+        GVariant *row = g_variant_get_child_value (messages, i);
+
+        note_rule (self, dict_x (row, "rule"), dict_s (row, "rule-name"));
+        g_ptr_array_add (rows, row);
+      }
     if (selected < 2)
       g_ptr_array_sort (rows, compare_planned);
     for (guint i = 0; i < rows->len; i++)
@@ -749,6 +785,9 @@ refresh_outbox (MhfClinicView *self)
   g_variant_builder_add (&filter, "{sv}", "limit", g_variant_new_uint32 (500));
   if (selected < g_strv_length ((GStrv) outbox_states) && *outbox_states[selected] != '\0')
     g_variant_builder_add (&filter, "{sv}", "state", g_variant_new_string (outbox_states[selected]));
+  if (selected_rule (self->outbox_rule_filter, self) != 0)
+    g_variant_builder_add (&filter, "{sv}", "rule",
+                           g_variant_new_int64 (selected_rule (self->outbox_rule_filter, self)));
   mhf_agent_client_call_async (self->client, "ListOutbox",
                                g_variant_new ("(xa{sv})", self->clinic, &filter),
                                self->cancellable, outbox_cb, g_object_ref (self));
@@ -865,6 +904,23 @@ load_history_page (MhfClinicView *self)
   if (selected > 0 && selected < g_strv_length ((GStrv) history_states))
     g_variant_builder_add (&filter, "{sv}", "state",
                            g_variant_new_string (history_states[selected]));
+  if (selected_rule (self->history_rule_filter, self) != 0)
+    g_variant_builder_add (&filter, "{sv}", "rule",
+                           g_variant_new_int64 (selected_rule (self->history_rule_filter, self)));
+  if (gtk_drop_down_get_selected (self->history_period) > 0)
+    {
+      static const int days[] = { 0, 1, 7, 30, 365 };
+      guint period = MIN (gtk_drop_down_get_selected (self->history_period), G_N_ELEMENTS (days) - 1);
+      g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+      g_autoptr(GDateTime) midnight = g_date_time_new_local (g_date_time_get_year (now),
+                                                             g_date_time_get_month (now),
+                                                             g_date_time_get_day_of_month (now),
+                                                             0, 0, 0);
+      g_autoptr(GDateTime) from = g_date_time_add_days (midnight, 1 - days[period]);
+
+      g_variant_builder_add (&filter, "{sv}", "from",
+                             g_variant_new_int64 (g_date_time_to_unix (from) * G_USEC_PER_SEC));
+    }
 
   page = g_new0 (HistoryPage, 1);
   page->self = g_object_ref (self);
@@ -1168,6 +1224,7 @@ rules_cb (GObject      *object,
       g_autofree char *edit_name = g_strdup_printf (_("Edit rule “%s”"), dict_s (rule, "name"));
       gboolean enabled = FALSE;
 
+      note_rule (self, dict_x (rule, "id"), dict_s (rule, "name"));
       g_variant_lookup (rule, "enabled", "b", &enabled);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), dict_s (rule, "name"));
       adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
@@ -1992,6 +2049,16 @@ filter_bar (GtkDropDown   **out,
   return bar;
 }
 
+static GtkDropDown *
+rule_filter (MhfClinicView *self)
+{
+  GtkWidget *dropdown = gtk_drop_down_new (G_LIST_MODEL (g_object_ref (self->rule_names)), NULL);
+
+  gtk_accessible_update_property (GTK_ACCESSIBLE (dropdown), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Show messages of this rule"), -1);
+  return GTK_DROP_DOWN (dropdown);
+}
+
 static GtkWidget *
 build_outbox (MhfClinicView *self)
 {
@@ -2015,10 +2082,14 @@ build_outbox (MhfClinicView *self)
     gtk_widget_set_halign (scan_button, GTK_ALIGN_END);
     gtk_widget_set_hexpand (scan_button, TRUE);
     g_signal_connect (scan_button, "clicked", G_CALLBACK (scan_clicked_cb), self);
+    self->outbox_rule_filter = rule_filter (self);
+    gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->outbox_rule_filter));
     gtk_box_append (GTK_BOX (bar), scan_button);
     gtk_box_append (GTK_BOX (box), bar);
   }
   g_signal_connect_swapped (self->outbox_filter, "notify::selected",
+                            G_CALLBACK (refresh_outbox), self);
+  g_signal_connect_swapped (self->outbox_rule_filter, "notify::selected",
                             G_CALLBACK (refresh_outbox), self);
 
   self->outbox_list = GTK_LIST_BOX (gtk_list_box_new ());
@@ -2058,6 +2129,23 @@ build_history (MhfClinicView *self)
   GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
   GtkSelectionModel *selection;
 
+  {
+    const char *periods[] = { C_("history period", "Any time"), C_("history period", "Today"),
+                              C_("history period", "Last 7 days"),
+                              C_("history period", "Last 30 days"),
+                              C_("history period", "Last 12 months"), NULL };
+
+    self->history_rule_filter = rule_filter (self);
+    gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->history_rule_filter));
+    self->history_period = GTK_DROP_DOWN (gtk_drop_down_new_from_strings (periods));
+    gtk_accessible_update_property (GTK_ACCESSIBLE (self->history_period),
+                                    GTK_ACCESSIBLE_PROPERTY_LABEL, _("Show events from"), -1);
+    gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->history_period));
+    g_signal_connect_swapped (self->history_rule_filter, "notify::selected",
+                              G_CALLBACK (refresh_history), self);
+    g_signal_connect_swapped (self->history_period, "notify::selected",
+                              G_CALLBACK (refresh_history), self);
+  }
   self->export_button = GTK_BUTTON (gtk_button_new_with_mnemonic (_("_Export CSV…")));
   gtk_widget_set_halign (GTK_WIDGET (self->export_button), GTK_ALIGN_END);
   gtk_widget_set_hexpand (GTK_WIDGET (self->export_button), TRUE);
@@ -2115,6 +2203,8 @@ mhf_clinic_view_finalize (GObject *object)
   g_clear_pointer (&self->next_rows, g_ptr_array_unref);
   g_clear_pointer (&self->warning_rows, g_ptr_array_unref);
   g_clear_pointer (&self->templates, g_variant_unref);
+  g_clear_object (&self->rule_names);
+  g_clear_pointer (&self->rule_ids, g_array_unref);
   g_free (self->clinic_name);
   g_free (self->role);
   G_OBJECT_CLASS (mhf_clinic_view_parent_class)->finalize (object);
@@ -2135,6 +2225,10 @@ mhf_clinic_view_init (MhfClinicView *self)
   self->cancellable = g_cancellable_new ();
   self->next_rows = g_ptr_array_new ();
   self->warning_rows = g_ptr_array_new ();
+  self->rule_names = gtk_string_list_new (NULL);
+  gtk_string_list_append (self->rule_names, _("Every rule"));
+  self->rule_ids = g_array_new (FALSE, TRUE, sizeof (gint64));
+  g_array_set_size (self->rule_ids, 1);
 }
 
 /**

@@ -506,6 +506,113 @@ chart_matches_history (Fixture *f)
          history_count (f, "sent") + history_count (f, "skipped") > 0;
 }
 
+/* The visible drop-down whose model is a string list, by a prefix of its
+ * current item's neighbours: the filter bars have one such per page. */
+static GtkWidget *
+find_widget_labelled (GtkWidget  *widget,
+                      const char *tooltip_or_name)
+{
+  /* GTK 4.8 gives no getter for accessible labels: rule drop-downs share
+   * the view's model, the period one has its own, told apart by size. */
+  if (GTK_IS_DROP_DOWN (widget) && gtk_widget_get_mapped (widget))
+    {
+      GListModel *model = gtk_drop_down_get_model (GTK_DROP_DOWN (widget));
+      g_autoptr(GtkStringObject) first = g_list_model_get_item (model, 0);
+      const char *text = GTK_IS_STRING_OBJECT (first) ? gtk_string_object_get_string (first) : "";
+
+      if ((g_str_equal (tooltip_or_name, "Show messages of this rule") &&
+           g_str_equal (text, "Every rule")) ||
+          (g_str_equal (tooltip_or_name, "Show events from") && g_str_equal (text, "Any time")))
+        return widget;
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_widget_labelled (child, tooltip_or_name);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static void
+select_rule (GtkWidget  *page,
+             const char *label,
+             const char *rule)
+{
+  GtkDropDown *dropdown = GTK_DROP_DOWN (find_widget_labelled (page, label));
+  GListModel *model;
+
+  g_assert_nonnull (dropdown);
+  model = gtk_drop_down_get_model (dropdown);
+  for (guint i = 0; i < g_list_model_get_n_items (model); i++)
+    {
+      g_autoptr(GtkStringObject) item = g_list_model_get_item (model, i);
+
+      if (g_str_equal (gtk_string_object_get_string (item), rule))
+        {
+          gtk_drop_down_set_selected (dropdown, i);
+          return;
+        }
+    }
+  g_error ("No rule “%s” to filter by", rule);
+}
+
+static gint64
+rule_id (Fixture    *f,
+         const char *name)
+{
+  g_autoptr(GVariant) reply = call (f, "ListRules", g_variant_new ("(x)", f->clinic));
+  g_autoptr(GVariant) rules = g_variant_get_child_value (reply, 0);
+
+  for (gsize i = 0; i < g_variant_n_children (rules); i++)
+    {
+      g_autoptr(GVariant) rule = g_variant_get_child_value (rules, i);
+      const char *rule_name = NULL;
+      gint64 id = 0;
+
+      g_variant_lookup (rule, "name", "&s", &rule_name);
+      g_variant_lookup (rule, "id", "x", &id);
+      if (g_str_equal (rule_name, name))
+        return id;
+    }
+  return 0;
+}
+
+static gboolean
+only_now_listed (Fixture *f)
+{
+  return shows_text (GTK_WIDGET (view (f)), "Now ·") &&
+         !shows_text (GTK_WIDGET (view (f)), "Day before ·");
+}
+
+static gboolean
+history_of_now_listed (Fixture *f)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr(GDateTime) midnight = g_date_time_new_local (g_date_time_get_year (now),
+                                                         g_date_time_get_month (now),
+                                                         g_date_time_get_day_of_month (now),
+                                                         0, 0, 0);
+  g_autoptr(GVariant) reply = call (f, "ListHistory",
+                                    g_variant_new_parsed ("(%x, {'rule': <%x>, 'from': <%x>, "
+                                                          "'limit': <uint32 500>})",
+                                                          f->clinic, rule_id (f, "Now"),
+                                                          g_date_time_to_unix (midnight) *
+                                                          G_USEC_PER_SEC));
+  g_autoptr(GVariant) events = g_variant_get_child_value (reply, 0);
+  g_autoptr(GVariant) all = call (f, "ListHistory",
+                                  g_variant_new_parsed ("(%x, {'limit': <uint32 500>})",
+                                                        f->clinic));
+  g_autoptr(GVariant) all_events = g_variant_get_child_value (all, 0);
+
+  /* Fewer than all: the filter took some away, and the list agrees. */
+  return g_variant_n_children (events) > 0 &&
+         g_variant_n_children (events) < g_variant_n_children (all_events) &&
+         mhf_clinic_view_get_n_history_rows (view (f)) == g_variant_n_children (events);
+}
+
 static void
 test_pages_and_cancel (Fixture       *f,
                        gconstpointer  data)
@@ -538,6 +645,10 @@ test_pages_and_cancel (Fixture       *f,
   screenshot (f, "outbox.png");
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "Day before ·"));
   g_assert_false (shows_text (GTK_WIDGET (view (f)), "Sent"));
+  /* Filtered by rule: only that rule's messages. */
+  select_rule (GTK_WIDGET (view (f)), "Show messages of this rule", "Now");
+  g_assert_true (wait_until (f, only_now_listed));
+  select_rule (GTK_WIDGET (view (f)), "Show messages of this rule", "Every rule");
   /* The front desk can ask for a scan now. */
   g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Scan Cliniko Now"), "clicked");
   g_assert_true (wait_until (f, toast_scanned));
@@ -560,6 +671,12 @@ test_pages_and_cancel (Fixture       *f,
   g_assert_false (shows_text (GTK_WIDGET (view (f)), "@example.com"));
   g_assert_nonnull (find_button (GTK_WIDGET (view (f)), "_Export"));
   screenshot (f, "history.png");
+
+  /* Filtered by rule and period, the list holds what the agent holds. */
+  select_rule (GTK_WIDGET (view (f)), "Show messages of this rule", "Now");
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (find_widget_labelled (GTK_WIDGET (view (f)),
+                                                                   "Show events from")), 1);
+  g_assert_true (wait_until (f, history_of_now_listed));
 }
 
 static gboolean
