@@ -16,6 +16,7 @@
 #include "mhf-cliniko-util.h"
 #include "mhf-error.h"
 #include "mhf-keyring.h"
+#include "mhf-reason.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ typedef struct
   guint     n_practitioners;
   guint     n_appointment_types;
   guint     scan_interval;
+  const char *sending_paused;  /* a reason code, NULL when it can send */
 } ClinicRow;
 
 static void
@@ -85,7 +87,10 @@ read_clinic (sqlite3     *db,
                            "          AND r.kind = 'practitioner'),"
                            "       (SELECT count(*) FROM reference_items r WHERE r.clinic_id = c.id"
                            "          AND r.kind = 'appointment-type'),"
-                           "       scan_interval_min"
+                           "       scan_interval_min,"
+                           "       CASE WHEN c.email_transport IS NULL THEN 1"
+                           "            WHEN c.email_problem IS NOT NULL THEN 2"
+                           "            WHEN c.paused THEN 3 ELSE 0 END"
                            "  FROM clinics c WHERE id = ?1",
                            -1, &stmt, NULL);
   if (rc == SQLITE_OK)
@@ -123,6 +128,21 @@ read_clinic (sqlite3     *db,
   row->n_practitioners = (guint) sqlite3_column_int64 (stmt, 15);
   row->n_appointment_types = (guint) sqlite3_column_int64 (stmt, 16);
   row->scan_interval = (guint) sqlite3_column_int64 (stmt, 17);
+  switch (sqlite3_column_int (stmt, 18))
+    {
+    case 1:
+      row->sending_paused = MHF_REASON_NO_EMAIL_SETTINGS;
+      break;
+    case 2:
+      row->sending_paused = MHF_REASON_SMTP_LOGIN_FAILED;
+      break;
+    case 3:
+      row->sending_paused = MHF_REASON_SENDING_PAUSED;
+      break;
+    default:
+      row->sending_paused = NULL;
+      break;
+    }
   return TRUE;
 }
 
@@ -187,6 +207,10 @@ get_status_worker (MhfCall  *call,
   g_variant_dict_insert (&dict, "practitioners", "u", row->n_practitioners);
   g_variant_dict_insert (&dict, "appointment-types", "u", row->n_appointment_types);
   g_variant_dict_insert (&dict, "scan-interval", "u", row->scan_interval);
+  g_variant_dict_insert (&dict, "sending-paused-reason", "s", row->sending_paused ?: "");
+  g_variant_dict_insert (&dict, "sending-paused-text", "s",
+                         row->sending_paused != NULL ? mhf_reason_describe (row->sending_paused)
+                                                     : "");
   if (connected)
     add_summary (&dict, row);
 
@@ -211,6 +235,13 @@ get_status_done (MhfCall *call)
   g_variant_dict_insert (&dict, "last-scan-at", "x", last_at);
   g_variant_dict_insert (&dict, "last-scan-ok", "b", last_ok);
   g_variant_dict_insert (&dict, "next-scan-at", "x", next_at);
+  /* The licence is the agent's, not the clinic's: it is known here. */
+  if (!mhf_agent_service_licence_allows_sending (call->self))
+    {
+      g_variant_dict_insert (&dict, "sending-paused-reason", "s", MHF_REASON_LICENCE_INACTIVE);
+      g_variant_dict_insert (&dict, "sending-paused-text", "s",
+                             mhf_reason_describe (MHF_REASON_LICENCE_INACTIVE));
+    }
   g_clear_pointer (&call->reply, g_variant_unref);
   call->reply = g_variant_ref_sink (g_variant_new ("(@a{sv})", g_variant_dict_end (&dict)));
 }

@@ -175,18 +175,25 @@ due_worker (GTask   *task,
             gpointer task_data)
 {
   g_autoptr(GError) error = NULL;
+  gint64 until = *(gint64 *) task_data;
   gint64 *due = g_new0 (gint64, 1);
 
-  /* Only clinics that can send: others wait, and say so in their status. */
+  /* Only clinics that can send: others wait, and say so in their status.
+   * Messages wait too while no licence is in force, and those due only
+   * after it ends arm no timer: a claim would leave them where they are,
+   * and the timer would fire again at once. */
   if (!mhf_store_query_int64 (db,
                               "SELECT min(CASE WHEN o.state = 'planned' THEN o.planned_at"
                               "                ELSE o.next_attempt_at END)"
                               "  FROM outbox o JOIN clinics c ON c.id = o.clinic_id"
-                              " WHERE (o.state IN ('planned', 'retry_wait')"
+                              " WHERE ((o.state IN ('planned', 'retry_wait')"
+                              "         AND ?1 < ?2"
+                              "         AND CASE WHEN o.state = 'planned' THEN o.planned_at"
+                              "                  ELSE o.next_attempt_at END < ?2)"
                               "        OR (o.state = 'sent' AND o.writeback_state = 'pending'))"
                               "   AND c.email_transport IS NOT NULL AND c.email_problem IS NULL"
                               "   AND NOT c.paused",
-                              due, &error, ""))
+                              due, &error, "xx", g_get_real_time (), until))
     {
       g_free (due);
       g_task_return_error (task, g_steal_pointer (&error));
@@ -280,8 +287,9 @@ mhf_agent_service_arm_send_timer (MhfAgentService *self)
       self->send_timer_source = g_unix_fd_add (self->send_timer_fd, G_IO_IN, send_timer_cb, self);
     }
 
-  mhf_store_run_async (self->store, due_worker, NULL, NULL, self->cancellable, due_cb,
-                       g_object_ref (self));
+  mhf_store_run_async (self->store, due_worker,
+                       g_memdup2 (&self->licence_sending_until, sizeof (gint64)), g_free,
+                       self->cancellable, due_cb, g_object_ref (self));
 }
 
 void

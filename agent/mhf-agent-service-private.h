@@ -9,6 +9,7 @@
 
 #include "mhf-agent-service.h"
 #include "mhf-authz.h"
+#include "mhf-licence.h"
 #include "mhf-status.h"
 #include "mhf-mail-transport.h"
 #include "mhf-store.h"
@@ -93,6 +94,14 @@ struct _MhfAgentService
   gint64                n_users;         /* -1 until the database is open */
   guint                 idle_timeout_minutes;
   gint64                minute_usec;     /* a minute, shortened in tests */
+  /* The licence, read when the database opens. */
+  MhfLicence           *licence;         /* NULL: none stored (trial) */
+  gboolean              licence_invalid; /* stored, but it no longer verifies */
+  gint64                trial_start;     /* the database's creation, µs UTC */
+  gint64                licence_sending_until; /* 0 until read */
+  MhfLicenceState       licence_state;
+  guint                 licence_loaded : 1;
+  guint                 licence_timer_id;
   guint                 configured : 1;
   guint                 initialising : 1;
   guint                 init_again : 1;
@@ -100,6 +109,17 @@ struct _MhfAgentService
 };
 
 void        mhf_agent_service_update_status   (MhfAgentService       *self);
+gboolean    mhf_agent_service_load_licence    (sqlite3               *db,
+                                               MhfLicence           **licence,
+                                               gboolean              *invalid,
+                                               gint64                *trial_start,
+                                               GError               **error);
+void        mhf_agent_service_set_licence     (MhfAgentService       *self,
+                                               MhfLicence            *licence,
+                                               gboolean               invalid,
+                                               gint64                 trial_start);
+GVariant   *mhf_agent_service_dup_licence     (MhfAgentService       *self);
+gboolean    mhf_agent_service_licence_allows_sending (MhfAgentService *self);
 void        mhf_agent_service_reinit          (MhfAgentService       *self);
 void        mhf_agent_service_call            (MhfAgentService       *self,
                                                GDBusMethodInvocation *invocation,
@@ -213,5 +233,6 @@ void mhf_agent_service_scanner_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_outbox_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_email_init (MhfIpcAgent1Iface *iface);
 void mhf_agent_service_history_init (MhfIpcAgent1Iface *iface);
+void mhf_agent_service_licence_init (MhfIpcAgent1Iface *iface);
 
 G_END_DECLS

@@ -240,6 +240,7 @@ typedef struct
   gboolean         more;        /* a clinic had more due than one batch */
   char            *hash_key;    /* hex; per installation, from the keyring */
   gint64           now;
+  gint64           sending_until; /* the licence allows sending before this */
 } Run;
 
 static void
@@ -507,6 +508,7 @@ claim_worker (GTask   *task,
                            "        OR (o.state = 'retry_wait' AND o.next_attempt_at <= ?1))"
                            "   AND c.email_transport IS NOT NULL AND c.email_problem IS NULL"
                            "   AND NOT c.paused"
+                           "   AND ?1 < ?2"
                            " ORDER BY o.clinic_id, o.planned_at, o.id",
                            -1, &due, NULL);
   if (rc != SQLITE_OK)
@@ -515,6 +517,9 @@ claim_worker (GTask   *task,
       goto failed;
     }
   sqlite3_bind_int64 (due, 1, run->now);
+  /* Without a licence in force nothing is claimed: due messages stay
+   * planned, not skipped, and go when a licence arrives. */
+  sqlite3_bind_int64 (due, 2, run->sending_until);
 
   while ((rc = sqlite3_step (due)) == SQLITE_ROW)
     {
@@ -1636,5 +1641,6 @@ mhf_agent_service_send_due (MhfAgentService *self)
   run->self = g_object_ref (self);
   run->batches = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
   run->now = g_get_real_time ();
+  run->sending_until = self->licence_sending_until;
   mhf_store_run_async (self->store, claim_worker, run, NULL, self->cancellable, claimed_cb, run);
 }

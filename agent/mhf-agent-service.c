@@ -165,6 +165,12 @@ mhf_agent_service_dup_status (MhfAgentService *self)
   g_variant_dict_insert (&dict, MHF_STATUS_LAST_SEEN, "x", self->last_seen);
   g_variant_dict_insert (&dict, MHF_STATUS_OFFLINE_SECONDS, "x",
                          self->offline_usec / G_USEC_PER_SEC);
+  {
+    GVariant *licence = mhf_agent_service_dup_licence (self);
+
+    if (licence != NULL)
+      g_variant_dict_insert_value (&dict, MHF_STATUS_LICENCE, g_steal_pointer (&licence));
+  }
 
   return g_variant_ref_sink (g_variant_dict_end (&dict));
 }
@@ -210,10 +216,22 @@ static void init_finish (MhfAgentService *self);
 
 typedef struct
 {
-  gint64 n_clinics;
-  gint64 n_users;
-  guint  idle_timeout;
+  gint64      n_clinics;
+  gint64      n_users;
+  guint       idle_timeout;
+  MhfLicence *licence;
+  gboolean    licence_invalid;
+  gint64      trial_start;
 } LoadedState;
+
+static void
+loaded_state_free (LoadedState *state)
+{
+  mhf_licence_free (state->licence);
+  g_free (state);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LoadedState, loaded_state_free)
 
 static void
 load_state_worker (GTask   *task,
@@ -227,15 +245,17 @@ load_state_worker (GTask   *task,
   if (!mhf_store_query_int64 (db, "SELECT count(*) FROM clinics", &state->n_clinics, &error, "") ||
       !mhf_store_query_int64 (db, "SELECT count(*) FROM users", &state->n_users, &error, "") ||
       !mhf_store_query_int64 (db, "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM settings"
-                                  " WHERE key = 'idle-timeout-minutes'), 15)", &minutes, &error, ""))
+                                  " WHERE key = 'idle-timeout-minutes'), 15)", &minutes, &error, "") ||
+      !mhf_agent_service_load_licence (db, &state->licence, &state->licence_invalid,
+                                       &state->trial_start, &error))
     {
-      g_free (state);
+      loaded_state_free (state);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
 
   state->idle_timeout = (guint) CLAMP (minutes, 1, 480);
-  g_task_return_pointer (task, state, g_free);
+  g_task_return_pointer (task, state, (GDestroyNotify) loaded_state_free);
 }
 
 static void
@@ -245,7 +265,7 @@ load_state_cb (GObject      *object,
 {
   g_autoptr(MhfAgentService) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autofree LoadedState *state = NULL;
+  g_autoptr(LoadedState) state = NULL;
 
   state = g_task_propagate_pointer (G_TASK (result), &error);
   if (state == NULL)
@@ -255,6 +275,8 @@ load_state_cb (GObject      *object,
       self->n_users = state->n_users;
       self->idle_timeout_minutes = state->idle_timeout;
       set_configured (self, state->n_clinics > 0);
+      mhf_agent_service_set_licence (self, g_steal_pointer (&state->licence),
+                                     state->licence_invalid, state->trial_start);
       mhf_agent_service_purge_now (self);
       mhf_agent_service_schedule_reference_refresh (self);
       mhf_agent_service_outbox_start (self);
@@ -1282,6 +1304,7 @@ mhf_agent_service_shutdown (MhfAgentService *self)
   g_clear_handle_id (&self->secrets_watch_id, g_bus_unwatch_name);
   g_clear_handle_id (&self->purge_timer_id, g_source_remove);
   g_clear_handle_id (&self->reference_timer_id, g_source_remove);
+  g_clear_handle_id (&self->licence_timer_id, g_source_remove);
   mhf_agent_service_stop_scans (self);
   mhf_agent_service_outbox_stop (self);
   if (self->store != NULL)
@@ -1297,6 +1320,7 @@ mhf_agent_service_dispose (GObject *object)
   g_clear_handle_id (&self->secrets_watch_id, g_bus_unwatch_name);
   g_clear_handle_id (&self->purge_timer_id, g_source_remove);
   g_clear_handle_id (&self->reference_timer_id, g_source_remove);
+  g_clear_handle_id (&self->licence_timer_id, g_source_remove);
   mhf_agent_service_stop_scans (self);
   mhf_agent_service_outbox_stop (self);
   g_clear_pointer (&self->limiters, g_hash_table_unref);
@@ -1329,6 +1353,7 @@ mhf_agent_service_finalize (GObject *object)
   g_clear_pointer (&self->db_path, g_free);
   g_clear_pointer (&self->scans_running, g_hash_table_unref);
   g_clear_pointer (&self->scan_results, g_hash_table_unref);
+  g_clear_pointer (&self->licence, mhf_licence_free);
 
   G_OBJECT_CLASS (mhf_agent_service_parent_class)->finalize (object);
 }
@@ -1411,6 +1436,7 @@ mhf_agent_service_iface_init (MhfIpcAgent1Iface *iface)
   mhf_agent_service_outbox_init (iface);
   mhf_agent_service_email_init (iface);
   mhf_agent_service_history_init (iface);
+  mhf_agent_service_licence_init (iface);
 }
 
 static void

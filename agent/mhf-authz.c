@@ -36,6 +36,7 @@ static const MhfAuthzRule rules[] = {
   { "ResetPassphrase",  MHF_ACCESS_EVERY_CLINIC, MHF_ROLE_OWNER,   -1 },
   { "SetIdleTimeout",   MHF_ACCESS_EVERY_CLINIC, MHF_ROLE_OWNER,   -1 },
   { "AddClinic",        MHF_ACCESS_EVERY_CLINIC, MHF_ROLE_OWNER,   -1 },
+  { "SetLicence",       MHF_ACCESS_EVERY_CLINIC, MHF_ROLE_OWNER,   -1 },
 
   /* One clinic. */
   { "RemoveClinic",     MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },

@@ -2152,6 +2152,7 @@ print_scan_times (GVariant *status)
   gint64 last_at = 0, next_at = 0;
   gboolean last_ok = FALSE;
   guint32 interval = 0;
+  const char *paused = NULL;
 
   if (g_variant_lookup (status, "scan-interval", "u", &interval))
     {
@@ -2178,6 +2179,8 @@ print_scan_times (GVariant *status)
 
       g_print ("  %-20s %s\n", _("Next scan:"), when != NULL ? when : _("not scheduled"));
     }
+  if (g_variant_lookup (status, "sending-paused-text", "&s", &paused) && *paused != '\0')
+    g_print ("  %-20s %s\n", _("Sending paused:"), paused);
 }
 
 static void
@@ -3834,6 +3837,123 @@ verb_export (Ctl   *ctl,
   return EXIT_OK;
 }
 
+/* ---- licence ------------------------------------------------------------------------ */
+
+static int
+verb_licence_set (Ctl   *ctl,
+                  int    argc,
+                  char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *token = NULL;
+  int code;
+
+  context = verb_context_new (ctl, NULL, SIGN_IN_FULL,
+                              _("Enter the licence token from FILE (as sent by the vendor). "
+                                "Sending paused for the licence resumes at once. Owners of "
+                                "every clinic only."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!read_text_file (ctl, argv[1], &token))
+    return EXIT_USAGE;
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_set_licence_sync (ctl->proxy, token, NULL, &error))
+    return fail (ctl, error);
+
+  g_print (_("The licence is in place.\n"));
+  return EXIT_OK;
+}
+
+static int
+verb_licence_show (Ctl   *ctl,
+                   int    argc,
+                   char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(MhfIpcAgent1) proxy = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) licence = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *expires = NULL;
+  g_autofree char *trial_ends = NULL;
+  g_autofree char *until = NULL;
+  gboolean as_json = FALSE;
+  const char *state = "", *plan = "", *portal = "";
+  gint64 expires_at = 0, trial_ends_at = 0, sending_until = 0;
+  guint32 clinics = 0;
+  int code;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the licence as JSON"), NULL },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_NONE,
+                              _("Show the licence: trial, active, grace (expired, still "
+                                "sending), expired (sending paused) or invalid."));
+  code = parse_verb (ctl, context, &argc, &argv, 0);
+  if (code != EXIT_OK)
+    return code;
+
+  proxy = connect_agent (&error);
+  if (proxy != NULL)
+    status = get_settled_status (proxy, &error);
+  if (status == NULL)
+    {
+      print_error (ctl, _("cannot reach the agent"), error);
+      return EXIT_ERROR;
+    }
+  licence = g_variant_lookup_value (status, "licence", G_VARIANT_TYPE_VARDICT);
+  if (licence == NULL)
+    {
+      g_printerr (_("myhealthfollowupctl: the agent cannot read its database yet; see "
+                    "“myhealthfollowupctl status”\n"));
+      return EXIT_NOT_READY;
+    }
+
+  if (as_json)
+    {
+      print_variant_as_json (licence);
+      return EXIT_OK;
+    }
+
+  g_variant_lookup (licence, "state", "&s", &state);
+  g_variant_lookup (licence, "plan", "&s", &plan);
+  g_variant_lookup (licence, "clinics", "u", &clinics);
+  g_variant_lookup (licence, "expires-at", "x", &expires_at);
+  g_variant_lookup (licence, "trial-ends-at", "x", &trial_ends_at);
+  g_variant_lookup (licence, "sending-until", "x", &sending_until);
+  g_variant_lookup (licence, "portal-url", "&s", &portal);
+  expires = format_time (expires_at);
+  trial_ends = format_time (trial_ends_at);
+  until = format_time (sending_until);
+
+  g_print ("  %-20s %s\n", _("State:"), state);
+  g_print ("  %-20s %s\n", _("Plan:"), plan);
+  if (expires_at != 0)
+    {
+      g_print ("  %-20s %u\n", _("Clinics:"), clinics);
+      g_print ("  %-20s %s\n", _("Expires:"), expires);
+    }
+  else
+    g_print ("  %-20s %s\n", _("Trial ends:"), trial_ends);
+  if (g_str_equal (state, "expired") || g_str_equal (state, "invalid"))
+    g_print ("  %-20s %s\n", _("Sending:"), _("paused; due messages are kept"));
+  else
+    {
+      g_autofree char *until_text = g_strdup_printf (_("until %s"), until);
+
+      g_print ("  %-20s %s\n", _("Sending:"), until_text);
+    }
+  if (*portal != '\0')
+    g_print ("  %-20s %s\n", _("Billing portal:"), portal);
+  return EXIT_OK;
+}
+
 static const Verb verbs[] = {
   { "status", NULL, NULL, verb_status, N_("Show the agent's health") },
   { "reset", NULL, NULL, verb_reset, N_("Start over when the database cannot be opened") },
@@ -3893,6 +4013,8 @@ static const Verb verbs[] = {
   { "export", NULL, N_("CLINIC"), verb_export, N_("Export the redacted history as CSV") },
   { "audit", "list", N_("CLINIC"), verb_audit_list, N_("Show the audit log") },
   { "audit", "verify", N_("CLINIC"), verb_audit_verify, N_("Check the audit log's hash chain") },
+  { "licence", "set", N_("FILE"), verb_licence_set, N_("Enter a licence token") },
+  { "licence", "show", NULL, verb_licence_show, N_("Show the licence and whether sending is paused") },
 };
 
 /* The command list, optionally only one group's. */

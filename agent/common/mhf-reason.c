@@ -49,6 +49,7 @@ static const struct
   { MHF_REASON_ATTEMPTS_EXHAUSTED,     N_("Every retry failed.") },
   { MHF_REASON_CLINIKO_UNAVAILABLE,    N_("Cliniko could not be reached to check the patient’s preferences.") },
   { MHF_REASON_NO_EMAIL_SETTINGS,      N_("Email sending is not set up for this clinic.") },
+  { MHF_REASON_LICENCE_INACTIVE,       N_("Sending is paused because the licence has expired or the trial has ended; messages that are due are kept and go out once a licence is entered.") },
 };
 
 /**

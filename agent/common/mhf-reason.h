@@ -44,6 +44,7 @@ G_BEGIN_DECLS
 #define MHF_REASON_ATTEMPTS_EXHAUSTED     "attempts-exhausted"
 #define MHF_REASON_CLINIKO_UNAVAILABLE    "cliniko-unavailable"
 #define MHF_REASON_NO_EMAIL_SETTINGS      "no-email-settings"
+#define MHF_REASON_LICENCE_INACTIVE       "licence-inactive"
 
 const char *mhf_reason_describe (const char *code);
 gboolean    mhf_reason_is_known (const char *code);

@@ -21,6 +21,7 @@ G_BEGIN_DECLS
 #define MHF_STATUS_SESSIONS              "sessions"
 #define MHF_STATUS_LAST_SEEN             "last-seen"
 #define MHF_STATUS_OFFLINE_SECONDS       "offline-seconds"
+#define MHF_STATUS_LICENCE               "licence"
 
 /* The confirmation text ResetDatabase() requires. */
 #define MHF_RESET_CONFIRMATION "reset-all-data"

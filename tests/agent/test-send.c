@@ -13,6 +13,7 @@
 
 #include "config.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "clinic-fixture.h"
@@ -965,6 +966,305 @@ test_daily_counts (Fixture       *f,
                    ==, 2);
 }
 
+/* ---- the licence ------------------------------------------------------------------------- */
+
+static char *
+base64url (const guchar *data,
+           gsize         len)
+{
+  gsize size = sodium_base64_ENCODED_LEN (len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  char *out = g_malloc (size);
+
+  sodium_bin2base64 (out, size, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return out;
+}
+
+/* A token signed with the TEST key pair in tests/licence/ (or, with
+ * @other_key, with a key the agent does not know). */
+static char *
+make_token (const char *plan,
+            guint       clinics,
+            gint64      expires_usec,
+            gboolean    other_key)
+{
+  g_autofree char *seed_path = g_test_build_filename (G_TEST_DIST, "licence", "test-key.seed", NULL);
+  g_autofree char *seed_hex = NULL;
+  g_autofree char *payload = NULL;
+  g_autofree char *payload_b64 = NULL;
+  g_autofree char *signature_b64 = NULL;
+  guchar seed[crypto_sign_SEEDBYTES];
+  guchar pk[crypto_sign_PUBLICKEYBYTES];
+  guchar sk[crypto_sign_SECRETKEYBYTES];
+  guchar signature[crypto_sign_BYTES];
+  size_t seed_len = 0;
+
+  g_assert_cmpint (sodium_init (), >=, 0);
+  g_assert_true (g_file_get_contents (seed_path, &seed_hex, NULL, NULL));
+  g_strstrip (seed_hex);
+  g_assert_cmpint (sodium_hex2bin (seed, sizeof seed, seed_hex, strlen (seed_hex), NULL,
+                                   &seed_len, NULL), ==, 0);
+  g_assert_cmpuint (seed_len, ==, sizeof seed);
+  if (other_key)
+    seed[0] ^= 0xff;
+  crypto_sign_seed_keypair (pk, sk, seed);
+
+  payload = g_strdup_printf ("{\"plan\": \"%s\", \"clinics\": %u, \"expires\": %" G_GINT64_FORMAT
+                             ", \"portal\": \"https://billing.example.com/portal/test\"}",
+                             plan, clinics, expires_usec / G_USEC_PER_SEC);
+  crypto_sign_detached (signature, NULL, (const guchar *) payload, strlen (payload), sk);
+  sodium_memzero (sk, sizeof sk);
+  payload_b64 = base64url ((const guchar *) payload, strlen (payload));
+  signature_b64 = base64url (signature, sizeof signature);
+  return g_strdup_printf ("%s.%s", payload_b64, signature_b64);
+}
+
+static GVariant *
+licence_status (Fixture *f)
+{
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariant *licence;
+
+  call_ok (mhf_ipc_agent1_call_get_status_sync (f->proxy, &status, NULL, &error), error);
+  licence = g_variant_lookup_value (status, "licence", G_VARIANT_TYPE_VARDICT);
+  g_assert_nonnull (licence);
+  return licence;
+}
+
+static void
+assert_licence_state (Fixture    *f,
+                      const char *state)
+{
+  g_autoptr(GVariant) licence = licence_status (f);
+
+  g_assert_cmpstr (row_s (licence, "state"), ==, state);
+}
+
+static void
+set_licence_ok (Fixture    *f,
+                const char *token)
+{
+  g_autoptr(GError) error = NULL;
+
+  call_ok (mhf_ipc_agent1_call_set_licence_sync (f->proxy, token, NULL, &error), error);
+}
+
+static void
+assert_token_refused (Fixture    *f,
+                      const char *token)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (mhf_ipc_agent1_call_set_licence_sync (f->proxy, token, NULL, &error));
+  g_assert_error (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT);
+  /* The reply never quotes the token. */
+  if (strlen (token) > 16)
+    g_assert_null (strstr (error->message, token + strlen (token) - 16));
+}
+
+static void
+test_licence_tokens (Fixture       *f,
+                     gconstpointer  data)
+{
+  gint64 now = g_get_real_time ();
+  g_autofree char *valid = make_token ("clinic-5", 5, now + 365 * DAY_USEC, FALSE);
+  g_autofree char *other = make_token ("clinic-5", 5, now + 365 * DAY_USEC, TRUE);
+  g_autofree char *longer = make_token ("clinic-50", 50, now + 730 * DAY_USEC, FALSE);
+  g_autofree char *tampered = NULL;
+  g_autofree char *clinic = g_strdup_printf ("%" G_GINT64_FORMAT, f->clinic);
+  g_autofree char *file = g_build_filename (mhf_test_bus_get_data_dir (f->bus), "..",
+                                            "licence.txt", NULL);
+  g_autofree char *audit = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GVariant) licence = NULL;
+  g_autoptr(GVariant) entries = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) json = NULL;
+  gint64 trial_ends = 0, expires = 0, next = 0;
+
+  /* A new installation: a trial of 30 days. */
+  licence = licence_status (f);
+  g_assert_cmpstr (row_s (licence, "state"), ==, "trial");
+  g_assert_cmpstr (row_s (licence, "plan"), ==, "trial");
+  g_assert_true (g_variant_lookup (licence, "trial-ends-at", "x", &trial_ends));
+  g_assert_cmpint (trial_ends, >, now + 29 * DAY_USEC);
+  g_assert_cmpint (trial_ends, <=, now + 30 * DAY_USEC);
+  g_clear_pointer (&licence, g_variant_unref);
+
+  /* The other half of a longer token's payload under this signature, a
+   * key the agent does not know, and things that are not tokens. */
+  tampered = g_strdup_printf ("%.*s%s", (int) (strchr (longer, '.') - longer), longer,
+                              strchr (valid, '.'));
+  assert_token_refused (f, tampered);
+  assert_token_refused (f, other);
+  assert_token_refused (f, "");
+  assert_token_refused (f, "not-a-token");
+  assert_token_refused (f, "e30.AAAA");
+  assert_licence_state (f, "trial");
+
+  /* A valid token. */
+  set_licence_ok (f, valid);
+  licence = licence_status (f);
+  g_assert_cmpstr (row_s (licence, "state"), ==, "active");
+  g_assert_cmpstr (row_s (licence, "plan"), ==, "clinic-5");
+  g_assert_cmpuint (lookup_u (licence, "clinics"), ==, 5);
+  g_assert_true (g_variant_lookup (licence, "expires-at", "x", &expires));
+  g_assert_cmpint (expires / G_USEC_PER_SEC, ==, (now + 365 * DAY_USEC) / G_USEC_PER_SEC);
+  g_assert_cmpstr (row_s (licence, "portal-url"), ==, "https://billing.example.com/portal/test");
+
+  /* A tampered token afterwards changes nothing. */
+  assert_token_refused (f, tampered);
+  g_clear_pointer (&licence, g_variant_unref);
+  licence = licence_status (f);
+  g_assert_cmpstr (row_s (licence, "plan"), ==, "clinic-5");
+
+  /* Audited with what it grants, never the token. */
+  call_ok (mhf_ipc_agent1_call_list_audit_sync (f->proxy, 0, 0, 500, &entries, &next, NULL,
+                                                &error), error);
+  audit = g_variant_print (entries, FALSE);
+  g_assert_nonnull (strstr (audit, "licence.set"));
+  g_assert_nonnull (strstr (audit, "licence: none → plan “clinic-5”, 5 clinics"));
+  g_assert_null (strstr (audit, strchr (valid, '.') + 1));
+
+  /* The CLI, from a file; and it survives a restart. */
+  g_assert_true (g_file_set_contents (file, longer, -1, NULL));
+  g_assert_cmpint (run_ctl (&out, &err, "licence", "set", file, NULL), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_true (g_file_set_contents (file, tampered, -1, NULL));
+  g_assert_cmpint (run_ctl (&out, &err, "licence", "set", file, NULL), !=, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  mhf_test_bus_stop_agent (f->bus);
+  g_clear_object (&f->proxy);
+  g_assert_nonnull (mhf_test_bus_wait_for_state (f->bus, "ready", WAIT_MS));
+  f->proxy = new_proxy (f);
+  sign_in (f);
+  g_assert_cmpint (run_ctl (&out, &err, "licence", "show", "--json", NULL), ==, 0);
+  json = json_from_string (out, NULL);
+  g_assert_nonnull (json);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (json), "state"), ==,
+                   "active");
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (json), "plan"), ==,
+                   "clinic-50");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_ctl (&out, &err, "licence", "show", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "clinic-50"));
+}
+
+static guint
+count_state (GVariant   *rows,
+             const char *state,
+             gboolean    due_only)
+{
+  gint64 now = g_get_real_time ();
+  guint n = 0;
+
+  for (gsize i = 0; i < g_variant_n_children (rows); i++)
+    {
+      g_autoptr(GVariant) row = g_variant_get_child_value (rows, i);
+
+      if (g_str_equal (row_s (row, "state"), state) &&
+          (!due_only || row_x (row, "planned-at") <= now))
+        n++;
+    }
+  return n;
+}
+
+static void
+test_licence_pauses_sending (Fixture       *f,
+                             gconstpointer  data)
+{
+  gint64 now = g_get_real_time ();
+  g_autofree char *expired = make_token ("clinic-5", 5, now - 20 * DAY_USEC, FALSE);
+  g_autofree char *in_grace = make_token ("clinic-5", 5, now - 2 * DAY_USEC, FALSE);
+  g_autofree char *clinic = g_strdup_printf ("%" G_GINT64_FORMAT, f->clinic);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) rows = NULL;
+  guint due;
+
+  /* Past expiry and grace: due messages wait, planned, and the clinic
+   * says why. */
+  set_licence_ok (f, expired);
+  assert_licence_state (f, "expired");
+  set_file_transport (f, FALSE);
+  enable_due_reminders (f);
+  g_variant_unref (scan (f));
+  g_usleep (2 * G_USEC_PER_SEC);
+  rows = outbox (f, NULL);
+  due = count_state (rows, "planned", TRUE);
+  g_assert_cmpuint (due, >, 0);
+  g_assert_cmpuint (count_state (rows, "sent", FALSE), ==, 0);
+  g_assert_cmpuint (count_state (rows, "skipped", FALSE), ==, 0);
+  g_assert_cmpuint (count_state (rows, "sending", FALSE), ==, 0);
+  status = cliniko_status (f);
+  g_assert_cmpstr (row_s (status, "sending-paused-reason"), ==, "licence-inactive");
+  g_assert_nonnull (strstr (row_s (status, "sending-paused-text"), "licence"));
+  g_assert_cmpint (run_ctl (&out, &err, "cliniko", "status", clinic, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "Sending paused:"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_ctl (&out, &err, "licence", "show", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "paused"));
+
+  /* A token that expired two days ago is in its grace period: sending
+   * resumes, and the messages kept go out (or pass their gates). */
+  set_licence_ok (f, in_grace);
+  assert_licence_state (f, "grace");
+  g_clear_pointer (&rows, g_variant_unref);
+  rows = wait_until_sent (f);
+  g_assert_cmpuint (count_state (rows, "sent", FALSE), >, 0);
+  g_assert_cmpuint (count_state (rows, "sent", FALSE) + count_state (rows, "skipped", FALSE), ==,
+                    due);
+  g_clear_pointer (&status, g_variant_unref);
+  status = cliniko_status (f);
+  g_assert_cmpstr (row_s (status, "sending-paused-reason"), ==, "");
+}
+
+static void
+test_trial_ended (Fixture       *f,
+                  gconstpointer  data)
+{
+  gint64 now = g_get_real_time ();
+  g_autofree char *valid = make_token ("clinic-1", 1, now + 30 * DAY_USEC, FALSE);
+  g_autofree char *sql = NULL;
+  g_autoptr(GVariant) licence = NULL;
+  g_autoptr(GVariant) status = NULL;
+  gint64 trial_ends = 0;
+  sqlite3 *db;
+
+  /* The trial started 31 days ago: it is over. */
+  mhf_test_bus_stop_agent (f->bus);
+  sql = g_strdup_printf ("UPDATE settings SET value = '%" G_GINT64_FORMAT "'"
+                         " WHERE key = 'trial-started-at'", now - 31 * DAY_USEC);
+  db = open_database (f);
+  g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_changes (db), ==, 1);
+  sqlite3_close (db);
+  g_clear_object (&f->proxy);
+  g_assert_nonnull (mhf_test_bus_wait_for_state (f->bus, "ready", WAIT_MS));
+  f->proxy = new_proxy (f);
+  sign_in (f);
+
+  licence = licence_status (f);
+  g_assert_cmpstr (row_s (licence, "state"), ==, "expired");
+  g_assert_true (g_variant_lookup (licence, "trial-ends-at", "x", &trial_ends));
+  g_assert_cmpint (trial_ends, <, now);
+  status = cliniko_status (f);
+  g_assert_cmpstr (row_s (status, "sending-paused-reason"), ==, "licence-inactive");
+
+  set_licence_ok (f, valid);
+  assert_licence_state (f, "active");
+  g_clear_pointer (&status, g_variant_unref);
+  status = cliniko_status (f);
+  g_assert_cmpstr (row_s (status, "sending-paused-reason"), !=, "licence-inactive");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -984,6 +1284,9 @@ main (int   argc,
               test_write_back_retried, fixture_teardown);
   ADD ("/send/no-patient-data-kept", test_no_patient_data_kept);
   ADD ("/send/daily-counts", test_daily_counts);
+  ADD ("/send/licence-tokens", test_licence_tokens);
+  ADD ("/send/licence-pauses-sending", test_licence_pauses_sending);
+  ADD ("/send/trial-ended", test_trial_ended);
 
   return g_test_run ();
 }

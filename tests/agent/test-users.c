@@ -189,6 +189,7 @@ static const struct { const char *method; Caller lowest; } expected[] = {
   { "ResetPassphrase", OWNER },
   { "SetIdleTimeout", OWNER },
   { "AddClinic", OWNER },
+  { "SetLicence", OWNER },
 };
 
 static Caller
