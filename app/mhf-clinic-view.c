@@ -467,6 +467,9 @@ cliniko_status_cb (GObject      *object,
                  _("Nothing is scanned or sent until an owner connects a new key."));
   else if (*dict_s (status, "problem") != '\0')
     add_warning (self, _("Cliniko could not be read"), dict_s (status, "problem"));
+  /* Email problems have their own warning from the email settings. */
+  if (g_str_equal (dict_s (status, "sending-paused-reason"), "licence-inactive"))
+    add_warning (self, _("Sending is paused"), dict_s (status, "sending-paused-text"));
   if (g_variant_lookup (status, "double-reminders", "b", &double_reminders) && double_reminders)
     add_warning (self, _("Cliniko's own reminders are on"),
                  _("Some businesses also get Cliniko's reminders: patients may get two."));
@@ -549,8 +552,6 @@ show_licence (MhfClinicView *self,
   else
     text = g_strdup (_("Not valid: sending is paused until a valid licence is added"));
   adw_action_row_set_subtitle (self->licence_row, text);
-  if (g_str_equal (state, "expired") || g_str_equal (state, "invalid"))
-    add_warning (self, _("Sending is paused: licence"), text);
 }
 
 static void

@@ -558,7 +558,9 @@ test_other_kinds (Fixture       *f,
         g_hash_table_add (chosen, (gpointer) id);
         for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
           g_string_append_printf (sql,
-                                  "INSERT INTO outbox (clinic_id, rule_id, appointment_id,"
+                                  /* A scan may have planned a recall 30 days on
+                                   * for the same appointment: this row takes its place. */
+                                  "INSERT OR REPLACE INTO outbox (clinic_id, rule_id, appointment_id,"
                                   " patient_id, business_id, planned_at, state, created_at,"
                                   " updated_at) VALUES (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
                                   ", '%s', '%s', '%s', %" G_GINT64_FORMAT ", 'planned', %"
