@@ -256,6 +256,61 @@ handle_get_cliniko_status (MhfIpcAgent1          *object,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ---- ListReference ------------------------------------------------------------------------------ */
+
+static gboolean
+list_reference_worker (MhfCall  *call,
+                       sqlite3  *db,
+                       GError  **error)
+{
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  GVariantBuilder items;
+  gint64 clinic_id = 0;
+  int rc;
+
+  g_variant_get (call->params, "(x)", &clinic_id);
+  rc = sqlite3_prepare_v2 (db,
+                           "SELECT kind, cliniko_id, name FROM reference_items WHERE clinic_id = ?1"
+                           " ORDER BY kind, name, cliniko_id",
+                           -1, &stmt, NULL);
+  if (rc != SQLITE_OK)
+    {
+      mhf_store_set_error (error, db, rc, "Reading reference items");
+      return FALSE;
+    }
+  sqlite3_bind_int64 (stmt, 1, clinic_id);
+
+  g_variant_builder_init (&items, G_VARIANT_TYPE ("aa{sv}"));
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      GVariantDict dict;
+
+      g_variant_dict_init (&dict, NULL);
+      g_variant_dict_insert (&dict, "kind", "s", sqlite3_column_text (stmt, 0));
+      g_variant_dict_insert (&dict, "id", "s", sqlite3_column_text (stmt, 1));
+      g_variant_dict_insert (&dict, "name", "s", sqlite3_column_text (stmt, 2));
+      g_variant_builder_add_value (&items, g_variant_dict_end (&dict));
+    }
+  if (rc != SQLITE_DONE)
+    {
+      g_variant_builder_clear (&items);
+      mhf_store_set_error (error, db, rc, "Reading reference items");
+      return FALSE;
+    }
+  call->reply = g_variant_ref_sink (g_variant_new ("(aa{sv})", &items));
+  return TRUE;
+}
+
+static gboolean
+handle_list_reference (MhfIpcAgent1          *object,
+                       GDBusMethodInvocation *invocation,
+                       gint64                 clinic)
+{
+  mhf_agent_service_call (MHF_AGENT_SERVICE (object), invocation, list_reference_worker, NULL,
+                          NULL, NULL);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* ---- SetClinikoBaseUrl -------------------------------------------------------------------------- */
 
 static gboolean
@@ -741,6 +796,7 @@ void
 mhf_agent_service_cliniko_init (MhfIpcAgent1Iface *iface)
 {
   iface->handle_get_cliniko_status = handle_get_cliniko_status;
+  iface->handle_list_reference = handle_list_reference;
   iface->handle_set_cliniko_base_url = handle_set_cliniko_base_url;
   iface->handle_set_cliniko_key = handle_set_cliniko_key;
   iface->handle_remove_cliniko_key = handle_remove_cliniko_key;

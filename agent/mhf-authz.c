@@ -45,6 +45,7 @@ static const MhfAuthzRule rules[] = {
   { "SetClinikoKey",    MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
   { "RemoveClinikoKey", MHF_ACCESS_CLINIC,       MHF_ROLE_OWNER,    0 },
   { "GetClinikoStatus", MHF_ACCESS_CLINIC,       MHF_ROLE_STAFF,    0 },
+  { "ListReference",    MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "ListTemplates",    MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "AddTemplate",      MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },
   { "UpdateTemplate",   MHF_ACCESS_CLINIC,       MHF_ROLE_MANAGER,  0 },

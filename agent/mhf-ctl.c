@@ -2311,6 +2311,59 @@ verb_cliniko_status (Ctl   *ctl,
   return EXIT_OK;
 }
 
+static const char *dict_string (GVariant   *dict,
+                                const char *key);
+
+static int
+verb_cliniko_reference (Ctl   *ctl,
+                        int    argc,
+                        char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GVariant) items = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean as_json = FALSE;
+  GVariantIter iter;
+  GVariant *entry;
+  gint64 clinic;
+  int code;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, N_("Print the list as JSON"), NULL },
+    { NULL }
+  };
+
+  context = verb_context_new (ctl, entries, SIGN_IN_FULL,
+                              _("List a clinic's businesses, practitioners and appointment types "
+                                "as last read from Cliniko, with the ids a rule's filters use. "
+                                "Managers and owners."));
+  code = parse_verb (ctl, context, &argc, &argv, 1);
+  if (code != EXIT_OK)
+    return code;
+  if (!parse_clinic (ctl, argv[1], 1, &clinic))
+    return EXIT_USAGE;
+  code = ctl_sign_in (ctl, NULL, NULL);
+  if (code != EXIT_OK)
+    return code;
+
+  if (!mhf_ipc_agent1_call_list_reference_sync (ctl->proxy, clinic, &items, NULL, &error))
+    return fail (ctl, error);
+
+  if (as_json)
+    {
+      print_variant_as_json (items);
+      return EXIT_OK;
+    }
+
+  g_variant_iter_init (&iter, items);
+  while ((entry = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_print ("%-18s %-12s %s\n", dict_string (entry, "kind"), dict_string (entry, "id"),
+               dict_string (entry, "name"));
+      g_variant_unref (entry);
+    }
+  return EXIT_OK;
+}
+
 static int
 verb_cliniko_disconnect (Ctl   *ctl,
                          int    argc,
@@ -3979,6 +4032,8 @@ static const Verb verbs[] = {
     N_("Connect a clinic to Cliniko with an API key") },
   { "cliniko", "status", N_("CLINIC"), verb_cliniko_status,
     N_("Show a clinic's Cliniko connection") },
+  { "cliniko", "reference", N_("CLINIC"), verb_cliniko_reference,
+    N_("List businesses, practitioners and appointment types") },
   { "cliniko", "disconnect", N_("CLINIC"), verb_cliniko_disconnect,
     N_("Remove a clinic's Cliniko key and pause it") },
   { "cliniko", "base-url", N_("CLINIC URL"), verb_cliniko_base_url,

@@ -160,6 +160,7 @@ static const struct { const char *method; Caller lowest; } expected[] = {
   { "SetClinikoKey", CLINIC_OWNER },
   { "RemoveClinikoKey", CLINIC_OWNER },
   { "GetClinikoStatus", STAFF },
+  { "ListReference", MANAGER },
   { "ListTemplates", MANAGER },
   { "AddTemplate", MANAGER },
   { "UpdateTemplate", MANAGER },
