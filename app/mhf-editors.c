@@ -48,7 +48,10 @@ typedef struct
   GtkSpinButton  *latest_spin;
   GtkSwitch      *last_minute_switch;
   AdwComboRow    *category_row;
-  GVariant       *rule;           /* the rule being edited, for the settings not shown */
+  GVariant       *rule;           /* the rule being edited */
+  AdwExpanderRow *filter_rows[3]; /* businesses, practitioners, appointment types */
+  GPtrArray      *filter_checks[3];
+  gboolean        reference_loaded;
 } Editor;
 
 static const char * const kinds[] = { "reminder", "follow-up", "did-not-arrive", "recall", NULL };
@@ -62,6 +65,8 @@ editor_free (Editor *e)
   g_clear_handle_id (&e->preview_id, g_source_remove);
   g_clear_pointer (&e->template_ids, g_array_unref);
   g_clear_pointer (&e->rule, g_variant_unref);
+  for (guint i = 0; i < G_N_ELEMENTS (e->filter_checks); i++)
+    g_clear_pointer (&e->filter_checks[i], g_ptr_array_unref);
   if (e->done != NULL)
     e->done (e->user_data, e->saved);
   g_free (e);
@@ -401,13 +406,132 @@ mhf_template_editor_new (GtkWindow      *parent,
 
 static const char * const categories[] = { "care", "marketing", NULL };
 
+/* A rule's filters, as AddRule() names them and ListReference() kinds. */
+static const char * const filter_keys[] = { "businesses", "practitioners", "appointment-types" };
+static const char * const reference_kinds[] = { "business", "practitioner", "appointment-type" };
+
+static void
+update_filter_subtitle (AdwExpanderRow *row,
+                        GPtrArray      *checks)
+{
+  g_autofree char *text = NULL;
+  guint n = 0;
+
+  for (guint i = 0; i < checks->len; i++)
+    n += gtk_check_button_get_active (g_ptr_array_index (checks, i));
+  if (n == 0)
+    text = g_strdup (_("All (none chosen)"));
+  else
+    text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u chosen", "%u chosen", n), n);
+  adw_expander_row_set_subtitle (row, text);
+}
+
+static void
+filter_toggled_cb (GtkCheckButton *check,
+                   Editor         *e)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (e->filter_rows); i++)
+    if (g_ptr_array_find (e->filter_checks[i], check, NULL))
+      update_filter_subtitle (e->filter_rows[i], e->filter_checks[i]);
+}
+
+static gboolean
+rule_has_filter_id (Editor     *e,
+                    guint       filter,
+                    const char *id)
+{
+  g_autoptr(GVariant) ids = NULL;
+
+  if (e->rule == NULL)
+    return FALSE;
+  ids = g_variant_lookup_value (e->rule, filter_keys[filter], G_VARIANT_TYPE_STRING_ARRAY);
+  for (gsize i = 0; ids != NULL && i < g_variant_n_children (ids); i++)
+    {
+      const char *candidate = NULL;
+
+      g_variant_get_child (ids, i, "&s", &candidate);
+      if (g_str_equal (candidate, id))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+reference_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Editor *e = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) items = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = mhf_agent_client_call_finish (MHF_AGENT_CLIENT (object), result, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (reply == NULL)
+    {
+      /* The filters then stay as they are, unseen. */
+      for (guint i = 0; i < G_N_ELEMENTS (e->filter_rows); i++)
+        adw_expander_row_set_subtitle (e->filter_rows[i], _("Not available: Cliniko not read yet"));
+      return;
+    }
+  g_variant_get (reply, "(@aa{sv})", &items);
+  for (gsize j = 0; j < g_variant_n_children (items); j++)
+    {
+      g_autoptr(GVariant) item = g_variant_get_child_value (items, j);
+      const char *kind = dict_s (item, "kind"), *id = dict_s (item, "id");
+
+      for (guint i = 0; i < G_N_ELEMENTS (reference_kinds); i++)
+        if (g_str_equal (kind, reference_kinds[i]))
+          {
+            GtkWidget *row = adw_action_row_new ();
+            GtkWidget *check = gtk_check_button_new ();
+
+            adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+            adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), dict_s (item, "name"));
+            gtk_check_button_set_active (GTK_CHECK_BUTTON (check), rule_has_filter_id (e, i, id));
+            gtk_accessible_update_property (GTK_ACCESSIBLE (check), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                            dict_s (item, "name"), -1);
+            g_object_set_data_full (G_OBJECT (check), "cliniko-id", g_strdup (id), g_free);
+            g_signal_connect (check, "toggled", G_CALLBACK (filter_toggled_cb), e);
+            adw_action_row_add_prefix (ADW_ACTION_ROW (row), check);
+            adw_action_row_set_activatable_widget (ADW_ACTION_ROW (row), check);
+            adw_expander_row_add_row (e->filter_rows[i], row);
+            g_ptr_array_add (e->filter_checks[i], check);
+          }
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (e->filter_rows); i++)
+    update_filter_subtitle (e->filter_rows[i], e->filter_checks[i]);
+  e->reference_loaded = TRUE;
+}
+
+static void
+add_filters (Editor              *e,
+             AdwPreferencesGroup *group)
+{
+  const char *titles[] = { _("Businesses"), _("Practitioners"), _("Appointment types") };
+
+  for (guint i = 0; i < G_N_ELEMENTS (e->filter_rows); i++)
+    {
+      GtkWidget *row = adw_expander_row_new ();
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), titles[i]);
+      adw_expander_row_set_subtitle (ADW_EXPANDER_ROW (row), "…");
+      adw_preferences_group_add (group, row);
+      e->filter_rows[i] = ADW_EXPANDER_ROW (row);
+      e->filter_checks[i] = g_ptr_array_new ();
+    }
+  mhf_agent_client_call_async (e->client, "ListReference", g_variant_new ("(x)", e->clinic),
+                               e->cancellable, reference_cb, e);
+}
+
 static void
 save_rule_cb (Editor *e)
 {
   GVariantBuilder dict;
   guint kind = adw_combo_row_get_selected (e->kind_row);
   guint template = adw_combo_row_get_selected (e->template_row);
-  const char * const filters[] = { "businesses", "practitioners", "appointment-types" };
 
   g_variant_builder_init (&dict, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&dict, "{sv}", "name",
@@ -430,14 +554,28 @@ save_rule_cb (Editor *e)
   if (kind != 3)
     g_variant_builder_add (&dict, "{sv}", "category",
                            g_variant_new_string (categories[MIN (adw_combo_row_get_selected (e->category_row), 1)]));
-  /* Filters the editor does not show are kept as they were. */
-  for (guint i = 0; e->rule != NULL && i < G_N_ELEMENTS (filters); i++)
-    {
-      g_autoptr(GVariant) ids = g_variant_lookup_value (e->rule, filters[i], G_VARIANT_TYPE_STRING_ARRAY);
+  /* The filters as chosen; before the names arrive, as they were. */
+  for (guint i = 0; i < G_N_ELEMENTS (filter_keys); i++)
+    if (e->reference_loaded)
+      {
+        GVariantBuilder ids;
 
-      if (ids != NULL)
-        g_variant_builder_add (&dict, "{sv}", filters[i], ids);
-    }
+        g_variant_builder_init (&ids, G_VARIANT_TYPE_STRING_ARRAY);
+        for (guint j = 0; j < e->filter_checks[i]->len; j++)
+          if (gtk_check_button_get_active (g_ptr_array_index (e->filter_checks[i], j)))
+            g_variant_builder_add (&ids, "s",
+                                   g_object_get_data (g_ptr_array_index (e->filter_checks[i], j),
+                                                      "cliniko-id"));
+        g_variant_builder_add (&dict, "{sv}", filter_keys[i], g_variant_builder_end (&ids));
+      }
+    else if (e->rule != NULL)
+      {
+        g_autoptr(GVariant) ids = g_variant_lookup_value (e->rule, filter_keys[i],
+                                                          G_VARIANT_TYPE_STRING_ARRAY);
+
+        if (ids != NULL)
+          g_variant_builder_add (&dict, "{sv}", filter_keys[i], ids);
+      }
 
   if (e->id == 0)
     mhf_agent_client_call_async (e->client, "AddRule",
@@ -590,6 +728,13 @@ mhf_rule_editor_new (GtkWindow      *parent,
 
   g_signal_connect (e->kind_row, "notify::selected", G_CALLBACK (kind_selected_cb), e);
   kind_selected_cb (e->kind_row, NULL, e);
+  gtk_box_append (GTK_BOX (content), group);
+
+  group = adw_preferences_group_new ();
+  adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (group), _("Only For"));
+  adw_preferences_group_set_description (ADW_PREFERENCES_GROUP (group),
+                                         _("Choose none to include all."));
+  add_filters (e, ADW_PREFERENCES_GROUP (group));
   gtk_box_append (GTK_BOX (content), group);
   return e->window;
 }

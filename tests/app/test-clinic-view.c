@@ -791,6 +791,32 @@ rule_added (Fixture *f)
   return toplevel_titled ("New Rule") == NULL && count_list (f, "ListRules") == 3;
 }
 
+static GtkWidget *
+find_expander (GtkWidget  *widget,
+               const char *title)
+{
+  if (ADW_IS_EXPANDER_ROW (widget) &&
+      g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title) == 0)
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_expander (child, title);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static gboolean
+practitioners_listed (Fixture *f)
+{
+  GtkWidget *row = find_expander (editor_under_test, "Practitioners");
+
+  return row != NULL && find_widget (row, GTK_TYPE_CHECK_BUTTON) != NULL;
+}
+
 static gboolean
 rule_window_saved (Fixture *f)
 {
@@ -802,6 +828,7 @@ rule_window_saved (Fixture *f)
   reply = call (f, "ListRules", g_variant_new ("(x)", f->clinic));
   text = g_variant_print (reply, FALSE);
   return strstr (text, "'name': <'Day before'>") != NULL &&
+         g_pattern_match_simple ("*'practitioners': <['*']>*", text) &&
          strstr (text, "'window': <'mon-fri 08:00-18:00'>") != NULL &&
          strstr (text, "'enabled': <false>") != NULL /* only the new one */ &&
          strstr (strstr (text, "'enabled': <false>") + 1, "'enabled': <false>") == NULL;
@@ -864,6 +891,12 @@ test_editors (Fixture       *f,
   g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (field (editor, "When"))), ==,
                    "24h before");
   gtk_editable_set_text (GTK_EDITABLE (field (editor, "Send window")), "mon-fri 08:00-18:00");
+  /* Only for one practitioner, chosen by name from what Cliniko lists. */
+  editor_under_test = editor;
+  g_assert_true (wait_until (f, practitioners_listed));
+  adw_expander_row_set_expanded (ADW_EXPANDER_ROW (find_expander (editor, "Practitioners")), TRUE);
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (find_widget (find_expander (editor, "Practitioners"),
+                                                              GTK_TYPE_CHECK_BUTTON)), TRUE);
   screenshot_window (f, editor, "rule-editor.png");
   g_signal_emit_by_name (find_button (editor, "_Save"), "clicked");
   g_assert_true (wait_until (f, rule_window_saved));
