@@ -58,6 +58,8 @@ struct _MhfWindow
 
   MhfClinicView        *clinic_view;     /* the signed-in user's first clinic */
   GtkWidget            *no_clinic_page;  /* signed in, but no clinic yet */
+  GtkDropDown          *clinic_switcher; /* shown with two clinics or more */
+  GArray               *clinic_ids;      /* the switcher's clinics, in its order */
   gint64                wanted_clinic;   /* to open once listed, 0 for the first */
   const char           *wanted_page;     /* its page, NULL for the overview */
 
@@ -225,6 +227,8 @@ drop_clinic_view (MhfWindow *self)
       self->no_clinic_page = NULL;
     }
   self->clinics_requested = FALSE;
+  if (self->clinic_switcher != NULL)
+    gtk_widget_set_visible (GTK_WIDGET (self->clinic_switcher), FALSE);
 }
 
 /* The assistant saved each step as it went; show the clinic it made, on
@@ -338,6 +342,52 @@ who_am_i_for_clinics_cb (GObject      *object,
 }
 
 static void
+clinic_switched_cb (GtkDropDown *dropdown,
+                    GParamSpec  *pspec,
+                    MhfWindow   *self)
+{
+  guint i = gtk_drop_down_get_selected (dropdown);
+
+  if (i >= self->clinic_ids->len || self->clinic_view == NULL ||
+      g_array_index (self->clinic_ids, gint64, i) == mhf_clinic_view_get_clinic (self->clinic_view))
+    return;
+  self->wanted_clinic = g_array_index (self->clinic_ids, gint64, i);
+  self->wanted_page = NULL;
+  drop_clinic_view (self);
+  mhf_window_update (self);
+}
+
+/* An owner of several clinics switches between them in the header. */
+static void
+fill_clinic_switcher (MhfWindow *self,
+                      GVariant  *clinics,
+                      gint64     shown)
+{
+  g_autoptr(GtkStringList) names = gtk_string_list_new (NULL);
+  guint selected = 0;
+
+  g_array_set_size (self->clinic_ids, 0);
+  for (gsize i = 0; i < g_variant_n_children (clinics); i++)
+    {
+      g_autoptr(GVariant) clinic = g_variant_get_child_value (clinics, i);
+      const char *clinic_name = "";
+      gint64 clinic_id = 0;
+
+      g_variant_lookup (clinic, "id", "x", &clinic_id);
+      g_variant_lookup (clinic, "name", "&s", &clinic_name);
+      if (clinic_id == shown)
+        selected = self->clinic_ids->len;
+      g_array_append_val (self->clinic_ids, clinic_id);
+      gtk_string_list_append (names, clinic_name);
+    }
+  g_signal_handlers_block_by_func (self->clinic_switcher, clinic_switched_cb, self);
+  gtk_drop_down_set_model (self->clinic_switcher, G_LIST_MODEL (names));
+  gtk_drop_down_set_selected (self->clinic_switcher, selected);
+  g_signal_handlers_unblock_by_func (self->clinic_switcher, clinic_switched_cb, self);
+  gtk_widget_set_visible (GTK_WIDGET (self->clinic_switcher), self->clinic_ids->len > 1);
+}
+
+static void
 clinics_cb (GObject      *object,
             GAsyncResult *result,
             gpointer      user_data)
@@ -386,6 +436,7 @@ clinics_cb (GObject      *object,
   g_variant_lookup (first, "id", "x", &id);
   g_variant_lookup (first, "name", "&s", &name);
   g_variant_lookup (first, "role", "&s", &role);
+  fill_clinic_switcher (self, clinics, id);
   self->clinic_view = mhf_clinic_view_new (self->client, id, name, role);
   gtk_stack_add_named (self->stack, GTK_WIDGET (self->clinic_view), "clinic");
   if (self->wanted_page != NULL)
@@ -1151,6 +1202,7 @@ mhf_window_finalize (GObject *object)
   MhfWindow *self = MHF_WINDOW (object);
 
   g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->clinic_ids, g_array_unref);
 
   G_OBJECT_CLASS (mhf_window_parent_class)->finalize (object);
 }
@@ -1225,6 +1277,7 @@ mhf_window_class_init (MhfWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, window_title);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, stack);
+  gtk_widget_class_bind_template_child (widget_class, MhfWindow, clinic_switcher);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, spinner);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, loading_label);
   gtk_widget_class_bind_template_child (widget_class, MhfWindow, status_label);
@@ -1270,6 +1323,9 @@ mhf_window_init (MhfWindow *self)
   self->cancellable = g_cancellable_new ();
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->clinic_ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_signal_connect (self->clinic_switcher, "notify::selected", G_CALLBACK (clinic_switched_cb),
+                    self);
 
 #ifdef DEVELOPMENT_BUILD
   gtk_widget_add_css_class (GTK_WIDGET (self), "devel");

@@ -1155,6 +1155,16 @@ key_removed (Fixture *f)
   return dialog_shown () == NULL && strstr (text, "'key-state': <'none'>") != NULL;
 }
 
+static gint64 bay_clinic;
+static gint64 wanted_clinic;
+
+static gboolean
+clinic_is_shown (Fixture *f)
+{
+  return g_strcmp0 (mhf_window_get_visible_page_name (f->window), "clinic") == 0 &&
+         view (f) != NULL && mhf_clinic_view_get_clinic (view (f)) == wanted_clinic;
+}
+
 static gboolean
 retention_saved (Fixture *f)
 {
@@ -1184,9 +1194,23 @@ test_settings_owner (Fixture       *f,
 {
   GtkWidget *dialog;
   GtkWidget *dropdown = NULL;
+  GtkDropDown *switcher;
 
+  bay_clinic = call_x (f, "AddClinic", g_variant_new ("(s)", "Bay Clinic"));
   sign_in (f, "olivia", OWNER_PASS);
+  /* Two clinics: the first by name opens, and the header switches. */
+  wanted_clinic = bay_clinic;
+  g_assert_true (wait_until (f, clinic_is_shown));
+  switcher = GTK_DROP_DOWN (find_widget (GTK_WIDGET (f->window), GTK_TYPE_DROP_DOWN));
+  g_assert_nonnull (switcher);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (switcher)));
+  g_assert_cmpuint (g_list_model_get_n_items (gtk_drop_down_get_model (switcher)), ==, 2);
+  g_assert_cmpuint (gtk_drop_down_get_selected (switcher), ==, 0);
+  gtk_drop_down_set_selected (switcher, 1);
+  wanted_clinic = f->clinic;
+  g_assert_true (wait_until (f, clinic_is_shown));
   g_assert_true (wait_until (f, clinic_shown));
+
   mhf_clinic_view_show_page (view (f), "settings");
   g_assert_true (wait_until (f, people_listed));
   screenshot (f, "settings-people.png");
@@ -1238,7 +1262,14 @@ test_settings_owner (Fixture       *f,
   g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Remove Clinic"), "clicked");
   g_assert_true (wait_until (f, has_dialog));
   respond ("remove-clinic");
-  g_assert_true (wait_until (f, no_clinic_shown));
+  /* The other clinic is what is left. */
+  wanted_clinic = bay_clinic;
+  g_assert_true (wait_until (f, clinic_is_shown));
+  {
+    g_autoptr(GVariant) reply = call (f, "ListClinics", NULL);
+
+    g_assert_cmpuint (g_variant_n_children (g_variant_get_child_value (reply, 0)), ==, 1);
+  }
 }
 
 /* ---- onboarding -------------------------------------------------------------------------- */
