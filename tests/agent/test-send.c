@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "clinic-fixture.h"
+#include "mhf-test-licence.h"
 
 #define FROM_NAME    "Harbourside Reception — Zoë’s team"
 #define FROM_ADDRESS "reception@harbourside.example.com"
@@ -970,56 +971,6 @@ test_daily_counts (Fixture       *f,
 
 /* ---- the licence ------------------------------------------------------------------------- */
 
-static char *
-base64url (const guchar *data,
-           gsize         len)
-{
-  gsize size = sodium_base64_ENCODED_LEN (len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  char *out = g_malloc (size);
-
-  sodium_bin2base64 (out, size, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  return out;
-}
-
-/* A token signed with the TEST key pair in tests/licence/ (or, with
- * @other_key, with a key the agent does not know). */
-static char *
-make_token (const char *plan,
-            guint       clinics,
-            gint64      expires_usec,
-            gboolean    other_key)
-{
-  g_autofree char *seed_path = g_test_build_filename (G_TEST_DIST, "licence", "test-key.seed", NULL);
-  g_autofree char *seed_hex = NULL;
-  g_autofree char *payload = NULL;
-  g_autofree char *payload_b64 = NULL;
-  g_autofree char *signature_b64 = NULL;
-  guchar seed[crypto_sign_SEEDBYTES];
-  guchar pk[crypto_sign_PUBLICKEYBYTES];
-  guchar sk[crypto_sign_SECRETKEYBYTES];
-  guchar signature[crypto_sign_BYTES];
-  size_t seed_len = 0;
-
-  g_assert_cmpint (sodium_init (), >=, 0);
-  g_assert_true (g_file_get_contents (seed_path, &seed_hex, NULL, NULL));
-  g_strstrip (seed_hex);
-  g_assert_cmpint (sodium_hex2bin (seed, sizeof seed, seed_hex, strlen (seed_hex), NULL,
-                                   &seed_len, NULL), ==, 0);
-  g_assert_cmpuint (seed_len, ==, sizeof seed);
-  if (other_key)
-    seed[0] ^= 0xff;
-  crypto_sign_seed_keypair (pk, sk, seed);
-
-  payload = g_strdup_printf ("{\"plan\": \"%s\", \"clinics\": %u, \"expires\": %" G_GINT64_FORMAT
-                             ", \"portal\": \"https://billing.example.com/portal/test\"}",
-                             plan, clinics, expires_usec / G_USEC_PER_SEC);
-  crypto_sign_detached (signature, NULL, (const guchar *) payload, strlen (payload), sk);
-  sodium_memzero (sk, sizeof sk);
-  payload_b64 = base64url ((const guchar *) payload, strlen (payload));
-  signature_b64 = base64url (signature, sizeof signature);
-  return g_strdup_printf ("%s.%s", payload_b64, signature_b64);
-}
-
 static GVariant *
 licence_status (Fixture *f)
 {
@@ -1069,9 +1020,9 @@ test_licence_tokens (Fixture       *f,
                      gconstpointer  data)
 {
   gint64 now = g_get_real_time ();
-  g_autofree char *valid = make_token ("clinic-5", 5, now + 365 * DAY_USEC, FALSE);
-  g_autofree char *other = make_token ("clinic-5", 5, now + 365 * DAY_USEC, TRUE);
-  g_autofree char *longer = make_token ("clinic-50", 50, now + 730 * DAY_USEC, FALSE);
+  g_autofree char *valid = mhf_test_licence_token ("clinic-5", 5, now + 365 * DAY_USEC, FALSE);
+  g_autofree char *other = mhf_test_licence_token ("clinic-5", 5, now + 365 * DAY_USEC, TRUE);
+  g_autofree char *longer = mhf_test_licence_token ("clinic-50", 50, now + 730 * DAY_USEC, FALSE);
   g_autofree char *tampered = NULL;
   g_autofree char *clinic = g_strdup_printf ("%" G_GINT64_FORMAT, f->clinic);
   g_autofree char *file = g_build_filename (mhf_test_bus_get_data_dir (f->bus), "..",
@@ -1181,8 +1132,8 @@ test_licence_pauses_sending (Fixture       *f,
                              gconstpointer  data)
 {
   gint64 now = g_get_real_time ();
-  g_autofree char *expired = make_token ("clinic-5", 5, now - 20 * DAY_USEC, FALSE);
-  g_autofree char *in_grace = make_token ("clinic-5", 5, now - 2 * DAY_USEC, FALSE);
+  g_autofree char *expired = mhf_test_licence_token ("clinic-5", 5, now - 20 * DAY_USEC, FALSE);
+  g_autofree char *in_grace = mhf_test_licence_token ("clinic-5", 5, now - 2 * DAY_USEC, FALSE);
   g_autofree char *clinic = g_strdup_printf ("%" G_GINT64_FORMAT, f->clinic);
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
@@ -1233,7 +1184,7 @@ test_trial_ended (Fixture       *f,
                   gconstpointer  data)
 {
   gint64 now = g_get_real_time ();
-  g_autofree char *valid = make_token ("clinic-1", 1, now + 30 * DAY_USEC, FALSE);
+  g_autofree char *valid = mhf_test_licence_token ("clinic-1", 1, now + 30 * DAY_USEC, FALSE);
   g_autofree char *sql = NULL;
   g_autoptr(GVariant) licence = NULL;
   g_autoptr(GVariant) status = NULL;
