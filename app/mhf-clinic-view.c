@@ -17,6 +17,7 @@
 #include "mhf-editors.h"
 #include "mhf-daily-chart.h"
 #include "mhf-email-group.h"
+#include "mhf-error-text.h"
 #include "mhf-users-group.h"
 
 #include "mhf-error.h"
@@ -77,6 +78,7 @@ struct _MhfClinicView
   char             *clinic_name;
   char             *role;          /* owner, manager or staff */
   gulong            changed_id;
+  gulong            status_id;
 
   AdwViewStack     *stack;
 
@@ -133,6 +135,10 @@ struct _MhfClinicView
   AdwActionRow     *cliniko_row;
   AdwPasswordEntryRow *cliniko_key_row;
   GtkSpinButton    *retention_spin;
+  AdwActionRow     *settings_licence_row;
+  AdwEntryRow      *licence_entry;
+  GtkWidget        *portal_button;
+  char             *portal_url;
   MhfUsersGroup    *users_group;
   gboolean          settings_loaded;
 };
@@ -552,6 +558,13 @@ show_licence (MhfClinicView *self,
   else
     text = g_strdup (_("Not valid: sending is paused until a valid licence is added"));
   adw_action_row_set_subtitle (self->licence_row, text);
+  if (self->settings_licence_row != NULL)
+    {
+      adw_action_row_set_subtitle (self->settings_licence_row, text);
+      g_free (self->portal_url);
+      self->portal_url = g_strdup (dict_s (licence, "portal-url"));
+      gtk_widget_set_visible (self->portal_button, *self->portal_url != '\0');
+    }
 }
 
 static void
@@ -1726,6 +1739,50 @@ refresh_settings (MhfClinicView *self)
 }
 
 static void
+licence_set_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(MhfClinicView) self = user_data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = mhf_agent_client_call_finish (self->client, result, &error);
+  if (reply == NULL)
+    {
+      toast (self, g_error_matches (error, MHF_ERROR, MHF_ERROR_INVALID_INPUT)
+                   ? _("That licence is not valid. Paste it whole, as the email gave it.")
+                   : mhf_error_text (error));
+      return;
+    }
+  gtk_editable_set_text (GTK_EDITABLE (self->licence_entry), "");
+  toast (self, _("Licence added"));
+  /* The agent's status carries the licence; read it again. */
+  mhf_agent_client_refresh_async (self->client, self->cancellable, NULL, NULL);
+}
+
+static void
+add_licence_clicked_cb (GtkButton     *button,
+                        MhfClinicView *self)
+{
+  g_autofree char *token = g_strstrip (g_strdup (gtk_editable_get_text (GTK_EDITABLE (self->licence_entry))));
+
+  mhf_agent_client_call_async (self->client, "SetLicence", g_variant_new ("(s)", token),
+                               self->cancellable, licence_set_cb, g_object_ref (self));
+}
+
+/* Billing is the vendor's Stripe customer portal, in the browser. */
+static void
+portal_clicked_cb (GtkButton     *button,
+                   MhfClinicView *self)
+{
+  GtkWidget *window = gtk_widget_get_ancestor (GTK_WIDGET (self), GTK_TYPE_WINDOW);
+
+  if (self->portal_url != NULL && *self->portal_url != '\0')
+    gtk_show_uri (GTK_WINDOW (window), self->portal_url, GDK_CURRENT_TIME);
+}
+
+static void
 save_retention_clicked_cb (GtkButton     *button,
                            MhfClinicView *self)
 {
@@ -1952,6 +2009,31 @@ build_settings (MhfClinicView *self)
                                                      G_CALLBACK (remove_clinic_clicked_cb), self));
       adw_preferences_group_add (clinic, row);
       adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), clinic);
+
+      {
+        AdwPreferencesGroup *licence = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
+
+        adw_preferences_group_set_title (licence, _("Licence"));
+        self->portal_button = gtk_button_new_with_mnemonic (_("_Manage Subscription"));
+        gtk_widget_set_valign (self->portal_button, GTK_ALIGN_CENTER);
+        gtk_widget_set_visible (self->portal_button, FALSE);
+        g_signal_connect (self->portal_button, "clicked", G_CALLBACK (portal_clicked_cb), self);
+        adw_preferences_group_set_header_suffix (licence, self->portal_button);
+        row = plain_row ();
+        adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("State"));
+        adw_action_row_set_subtitle (ADW_ACTION_ROW (row), "…");
+        adw_preferences_group_add (licence, row);
+        self->settings_licence_row = ADW_ACTION_ROW (row);
+        row = adw_entry_row_new ();
+        adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+        adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("New licence (paste it here)"));
+        adw_entry_row_add_suffix (ADW_ENTRY_ROW (row),
+                                  suffix_button (_("_Add Licence"),
+                                                 G_CALLBACK (add_licence_clicked_cb), self));
+        adw_preferences_group_add (licence, row);
+        self->licence_entry = ADW_ENTRY_ROW (row);
+        adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), licence);
+      }
 
       self->users_group = MHF_USERS_GROUP (mhf_users_group_new (self->client, self->clinic));
       adw_preferences_page_add (ADW_PREFERENCES_PAGE (page),
@@ -2183,6 +2265,13 @@ outbox_changed_cb (MhfAgentClient *client,
     mhf_clinic_view_refresh (self);
 }
 
+/* The licence lives in the agent's status, which it sends when it changes. */
+static void
+status_changed_cb (MhfClinicView *self)
+{
+  show_licence (self, mhf_agent_client_get_status (self->client));
+}
+
 static void
 mhf_clinic_view_dispose (GObject *object)
 {
@@ -2190,6 +2279,7 @@ mhf_clinic_view_dispose (GObject *object)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_signal_handler (&self->changed_id, self->client);
+  g_clear_signal_handler (&self->status_id, self->client);
   G_OBJECT_CLASS (mhf_clinic_view_parent_class)->dispose (object);
 }
 
@@ -2208,6 +2298,7 @@ mhf_clinic_view_finalize (GObject *object)
   g_clear_pointer (&self->rule_ids, g_array_unref);
   g_free (self->clinic_name);
   g_free (self->role);
+  g_free (self->portal_url);
   G_OBJECT_CLASS (mhf_clinic_view_parent_class)->finalize (object);
 }
 
@@ -2301,6 +2392,8 @@ mhf_clinic_view_new (MhfAgentClient *client,
   gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->stack));
   adw_bin_set_child (ADW_BIN (self), box);
 
+  self->status_id = g_signal_connect_swapped (client, "notify::status",
+                                              G_CALLBACK (status_changed_cb), self);
   self->changed_id = g_signal_connect (client, "outbox-changed", G_CALLBACK (outbox_changed_cb),
                                        self);
   mhf_clinic_view_refresh (self);

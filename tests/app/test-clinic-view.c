@@ -22,6 +22,7 @@
 #include "mhf-fake-cliniko.h"
 #include "mhf-onboarding.h"
 #include "mhf-test-bus.h"
+#include "mhf-test-licence.h"
 #include "mhf-window.h"
 
 #define WAIT_MS     30000
@@ -1166,6 +1167,23 @@ clinic_is_shown (Fixture *f)
 }
 
 static gboolean
+licence_refused (Fixture *f)
+{
+  return shows_text (GTK_WIDGET (f->window), "That licence is not valid");
+}
+
+static gboolean
+licence_shown (Fixture *f)
+{
+  g_autoptr(GVariant) reply = call (f, "GetStatus", NULL);
+  g_autofree char *text = g_variant_print (reply, FALSE);
+
+  return strstr (text, "'state': <'active'>") != NULL &&
+         shows_text (GTK_WIDGET (view (f)), "clinic-5 plan, until") &&
+         entry_has_text (GTK_WIDGET (view (f)), "") /* the pasted licence cleared */;
+}
+
+static gboolean
 retention_saved (Fixture *f)
 {
   g_autoptr(GVariant) reply = call (f, "ListClinics", NULL);
@@ -1253,6 +1271,22 @@ test_settings_owner (Fixture       *f,
                                                            GTK_TYPE_SPIN_BUTTON)), 90);
   g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "Save _Period"), "clicked");
   g_assert_true (wait_until (f, retention_saved));
+
+  /* A licence: a damaged one refused, a valid one shown with its plan. */
+  {
+    g_autofree char *token = mhf_test_licence_token ("clinic-5", 5,
+                                                     g_get_real_time () + (gint64) 365 * 86400 * G_USEC_PER_SEC,
+                                                     FALSE);
+    g_autofree char *damaged = g_strdup (token);
+
+    damaged[strlen (damaged) - 3] = damaged[strlen (damaged) - 3] == 'A' ? 'B' : 'A';
+    gtk_editable_set_text (GTK_EDITABLE (field (GTK_WIDGET (view (f)), "New licence")), damaged);
+    g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Add Licence"), "clicked");
+    g_assert_true (wait_until (f, licence_refused));
+    gtk_editable_set_text (GTK_EDITABLE (field (GTK_WIDGET (view (f)), "New licence")), token);
+    g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Add Licence"), "clicked");
+    g_assert_true (wait_until (f, licence_shown));
+  }
 
   g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Disconnect"), "clicked");
   g_assert_true (wait_until (f, has_dialog));
