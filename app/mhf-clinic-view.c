@@ -2442,6 +2442,17 @@ mhf_clinic_view_show_page (MhfClinicView *self,
   adw_view_stack_set_visible_child_name (self->stack, name);
 }
 
+/* A new clinic opens on Settings: the cursor waits in the Cliniko key
+ * field, the first thing its owner has to fill in. */
+void
+mhf_clinic_view_focus_cliniko_key (MhfClinicView *self)
+{
+  g_return_if_fail (MHF_IS_CLINIC_VIEW (self));
+
+  if (self->cliniko_key_row != NULL)
+    gtk_widget_grab_focus (GTK_WIDGET (self->cliniko_key_row));
+}
+
 guint
 mhf_clinic_view_get_n_outbox_rows (MhfClinicView *self)
 {

@@ -23,6 +23,7 @@ gint64         mhf_clinic_view_get_clinic  (MhfClinicView  *self);
 void           mhf_clinic_view_refresh     (MhfClinicView  *self);
 void           mhf_clinic_view_show_page   (MhfClinicView  *self,
                                             const char     *name);
+void           mhf_clinic_view_focus_cliniko_key (MhfClinicView *self);
 guint          mhf_clinic_view_get_n_outbox_rows  (MhfClinicView *self);
 guint          mhf_clinic_view_get_n_history_rows (MhfClinicView *self);
 guint          mhf_clinic_view_get_n_rules_rows   (MhfClinicView *self);

@@ -441,6 +441,9 @@ clinics_cb (GObject      *object,
   gtk_stack_add_named (self->stack, GTK_WIDGET (self->clinic_view), "clinic");
   if (self->wanted_page != NULL)
     mhf_clinic_view_show_page (self->clinic_view, self->wanted_page);
+  /* Set-up left for later: the cursor waits in the Cliniko key field. */
+  if (g_strcmp0 (self->wanted_page, "settings") == 0)
+    mhf_clinic_view_focus_cliniko_key (self->clinic_view);
   self->wanted_clinic = 0;
   self->wanted_page = NULL;
   if (self->no_clinic_page != NULL)
@@ -612,6 +615,8 @@ focus_page (MhfWindow  *self,
       else
         gtk_widget_grab_focus (GTK_WIDGET (self->sign_in_username_row));
     }
+  else if (g_str_equal (page, "no-clinic") && self->no_clinic_page != NULL)
+    gtk_widget_child_focus (self->no_clinic_page, GTK_DIR_TAB_FORWARD);
 }
 
 static void
