@@ -399,6 +399,8 @@ mhf_template_editor_new (GtkWindow      *parent,
   g_signal_connect_swapped (gtk_text_view_get_buffer (e->html_view), "changed",
                             G_CALLBACK (schedule_preview), e);
   schedule_preview (e);
+  /* Typing starts with the name, not on the header bar's Cancel. */
+  gtk_window_set_focus (e->window, GTK_WIDGET (e->name_row));
   return e->window;
 }
 
@@ -736,5 +738,6 @@ mhf_rule_editor_new (GtkWindow      *parent,
                                          _("Choose none to include all."));
   add_filters (e, ADW_PREFERENCES_GROUP (group));
   gtk_box_append (GTK_BOX (content), group);
+  gtk_window_set_focus (e->window, GTK_WIDGET (e->name_row));
   return e->window;
 }
