@@ -166,7 +166,11 @@ editor_window (GtkWindow      *parent,
                GCallback       save_cb)
 {
   Editor *e = g_new0 (Editor, 1);
-  GtkWidget *window = adw_window_new ();
+  /* AdwWindow has no role of its own and would be a "generic" (filler)
+   * to screen readers: these are dialogs. */
+  GtkWidget *window = g_object_new (ADW_TYPE_WINDOW,
+                                    "accessible-role", GTK_ACCESSIBLE_ROLE_DIALOG,
+                                    NULL);
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
   GtkWidget *header = adw_header_bar_new ();
   GtkWidget *cancel = gtk_button_new_with_mnemonic (_("_Cancel"));
