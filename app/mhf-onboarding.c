@@ -683,6 +683,14 @@ build_steps (MhfOnboarding *self)
   adw_preferences_group_add (group, box);
 }
 
+/* The cursor starts in the clinic's name. */
+static void
+mapped_cb (MhfOnboarding *self)
+{
+  if (g_str_equal (gtk_stack_get_visible_child_name (self->stack), "name"))
+    gtk_widget_grab_focus (GTK_WIDGET (self->name_row));
+}
+
 static void
 mhf_onboarding_dispose (GObject *object)
 {
@@ -767,6 +775,7 @@ mhf_onboarding_init (MhfOnboarding *self)
   g_signal_connect (self->name_row, "entry-activated", G_CALLBACK (entry_activated_cb), self);
   g_signal_connect (self->key_row, "entry-activated", G_CALLBACK (entry_activated_cb), self);
   go_to (self, "name");
+  g_signal_connect (self, "map", G_CALLBACK (mapped_cb), NULL);
 }
 
 /**
@@ -779,7 +788,9 @@ MhfOnboarding *
 mhf_onboarding_new (GtkWindow      *parent,
                     MhfAgentClient *client)
 {
-  MhfOnboarding *self = g_object_new (MHF_TYPE_ONBOARDING, "transient-for", parent, NULL);
+  /* A dialog to screen readers, not a bare AdwWindow's "generic". */
+  MhfOnboarding *self = g_object_new (MHF_TYPE_ONBOARDING, "transient-for", parent,
+                                      "accessible-role", GTK_ACCESSIBLE_ROLE_DIALOG, NULL);
 
   self->client = g_object_ref (client);
   self->progress_id = g_signal_connect (client, "scan-progress", G_CALLBACK (scan_progress_cb),
