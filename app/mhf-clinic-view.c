@@ -125,6 +125,8 @@ struct _MhfClinicView
   GtkListBox       *templates_list;
   GtkListBox       *audit_list;
   AdwActionRow     *audit_integrity_row;
+  GtkWidget        *audit_more_button;
+  gint64            audit_next;      /* ListAudit()'s "before" for the next page, 0 at the end */
   GVariant         *templates;       /* the last ListTemplates() answer */
   guint             n_rules_rows;
   guint             n_audit_rows;
@@ -1514,16 +1516,24 @@ verify_cb (GObject      *object,
   adw_action_row_set_subtitle (self->audit_integrity_row, text);
 }
 
+#define AUDIT_PAGE 100
+
+typedef struct
+{
+  MhfClinicView *self;
+  gboolean       append;   /* an older page, below what is shown */
+} AuditPage;
+
 static void
 audit_cb (GObject      *object,
           GAsyncResult *result,
           gpointer      user_data)
 {
-  g_autoptr(MhfClinicView) self = user_data;
+  g_autofree AuditPage *page = user_data;
+  g_autoptr(MhfClinicView) self = page->self;
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) entries = NULL;
   g_autoptr(GError) error = NULL;
-  gint64 next = 0;
 
   reply = mhf_agent_client_call_finish (self->client, result, &error);
   if (reply == NULL)
@@ -1531,8 +1541,12 @@ audit_cb (GObject      *object,
       show_error (self, error);
       return;
     }
-  g_variant_get (reply, "(@aa{sv}x)", &entries, &next);
-  clear_list (self->audit_list);
+  g_variant_get (reply, "(@aa{sv}x)", &entries, &self->audit_next);
+  if (!page->append)
+    {
+      clear_list (self->audit_list);
+      self->n_audit_rows = 0;
+    }
   for (gsize i = 0; i < g_variant_n_children (entries); i++)
     {
       g_autoptr(GVariant) entry = g_variant_get_child_value (entries, i);
@@ -1546,7 +1560,31 @@ audit_cb (GObject      *object,
       adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 3);
       gtk_list_box_append (self->audit_list, row);
     }
-  self->n_audit_rows = (guint) g_variant_n_children (entries);
+  self->n_audit_rows += (guint) g_variant_n_children (entries);
+  gtk_widget_set_visible (self->audit_more_button, self->audit_next != 0);
+}
+
+static void
+load_audit (MhfClinicView *self,
+            gboolean       append)
+{
+  AuditPage *page = g_new0 (AuditPage, 1);
+
+  page->self = g_object_ref (self);
+  page->append = append;
+  mhf_agent_client_call_async (self->client, "ListAudit",
+                               g_variant_new ("(xxu)", self->clinic,
+                                              append ? self->audit_next : (gint64) 0,
+                                              AUDIT_PAGE),
+                               self->cancellable, audit_cb, page);
+}
+
+static void
+audit_more_clicked_cb (GtkButton     *button,
+                       MhfClinicView *self)
+{
+  if (self->audit_next != 0)
+    load_audit (self, TRUE);
 }
 
 static void
@@ -1558,9 +1596,7 @@ refresh_admin (MhfClinicView *self)
                                self->cancellable, rules_cb, g_object_ref (self));
   mhf_agent_client_call_async (self->client, "ListTemplates", g_variant_new ("(x)", self->clinic),
                                self->cancellable, templates_cb, g_object_ref (self));
-  mhf_agent_client_call_async (self->client, "ListAudit",
-                               g_variant_new ("(xxu)", self->clinic, (gint64) 0, 200),
-                               self->cancellable, audit_cb, g_object_ref (self));
+  load_audit (self, FALSE);
   mhf_agent_client_call_async (self->client, "VerifyAudit", g_variant_new ("(x)", self->clinic),
                                self->cancellable, verify_cb, g_object_ref (self));
 }
@@ -1596,15 +1632,26 @@ build_audit (MhfClinicView *self)
 {
   GtkWidget *integrity = adw_preferences_group_new ();
   GtkWidget *row = plain_row ();
+  GtkWidget *page;
 
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Integrity"));
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), "…");
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (integrity), row);
   self->audit_integrity_row = ADW_ACTION_ROW (row);
-  return boxed_page (&self->audit_list, _("Audit Log"),
+  page = boxed_page (&self->audit_list, _("Audit Log"),
                      _("Every change to this clinic's settings, newest first. Each entry is "
                        "chained to the one before, so a changed entry shows up above."),
                      integrity, NULL);
+  /* Older entries a page at a time, below the list. */
+  self->audit_more_button = gtk_button_new_with_mnemonic (_("Show _Older Entries"));
+  gtk_widget_set_halign (self->audit_more_button, GTK_ALIGN_CENTER);
+  gtk_widget_set_margin_top (self->audit_more_button, 12);
+  gtk_widget_set_visible (self->audit_more_button, FALSE);
+  g_signal_connect (self->audit_more_button, "clicked", G_CALLBACK (audit_more_clicked_cb), self);
+  adw_preferences_group_add (ADW_PREFERENCES_GROUP (gtk_widget_get_ancestor (GTK_WIDGET (self->audit_list),
+                                                                             ADW_TYPE_PREFERENCES_GROUP)),
+                             self->audit_more_button);
+  return page;
 }
 
 

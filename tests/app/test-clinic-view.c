@@ -929,6 +929,39 @@ field_named (Fixture *f)
   return shows_text (GTK_WIDGET (f->window), "Check “Server”");
 }
 
+static guint
+audit_total (Fixture *f)
+{
+  guint total = 0;
+  gint64 before = 0;
+
+  do
+    {
+      g_autoptr(GVariant) reply = call (f, "ListAudit", g_variant_new ("(xxu)", f->clinic,
+                                                                        before, 500));
+      g_autoptr(GVariant) entries = g_variant_get_child_value (reply, 0);
+
+      total += g_variant_n_children (entries);
+      g_variant_get_child (reply, 1, "x", &before);
+    }
+  while (before != 0);
+  return total;
+}
+
+static gboolean
+audit_first_page (Fixture *f)
+{
+  return mhf_clinic_view_get_n_audit_rows (view (f)) == 100 &&
+         find_button (GTK_WIDGET (view (f)), "Show _Older") != NULL;
+}
+
+static gboolean
+audit_all_pages (Fixture *f)
+{
+  return mhf_clinic_view_get_n_audit_rows (view (f)) == audit_total (f) &&
+         audit_total (f) > 120 && find_button (GTK_WIDGET (view (f)), "Show _Older") == NULL;
+}
+
 static void
 test_rules_templates_audit (Fixture       *f,
                             gconstpointer  data)
@@ -972,6 +1005,14 @@ test_rules_templates_audit (Fixture       *f,
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "Intact:"));
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "rule.enable"));
   screenshot (f, "audit.png");
+
+  /* More than a page: the older entries come a page at a time. */
+  for (guint i = 0; i < 120; i++)
+    g_variant_unref (call (f, "SetScanInterval", g_variant_new ("(xu)", f->clinic, 5 + i % 2)));
+  mhf_clinic_view_refresh (view (f));
+  g_assert_true (wait_until (f, audit_first_page));
+  g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "Show _Older"), "clicked");
+  g_assert_true (wait_until (f, audit_all_pages));
 
   /* Settings: the saved sender is shown, a wrong address named, the scan
    * interval saved (and audited). */
