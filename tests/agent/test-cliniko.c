@@ -444,7 +444,7 @@ test_reference_data (Fixture       *f,
    * Cliniko's string ids (one beyond 2^53). */
   {
     g_autoptr(GVariant) items = NULL;
-    g_autofree char *text = NULL;
+    g_autoptr(GString) text = g_string_new (NULL);
     g_autofree char *clinic = g_strdup_printf ("%" G_GINT64_FORMAT, f->clinic);
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
@@ -456,18 +456,15 @@ test_reference_data (Fixture       *f,
       {
         g_autoptr(GVariant) item = g_variant_get_child_value (items, i);
         const char *kind = NULL, *id = NULL, *name = NULL;
-        g_autofree char *line = NULL;
 
         g_assert_true (g_variant_lookup (item, "kind", "&s", &kind));
         g_assert_true (g_variant_lookup (item, "id", "&s", &id));
         g_assert_true (g_variant_lookup (item, "name", "&s", &name));
-        line = g_strdup_printf ("%s %s %s;", kind, id, name);
-        text = text == NULL ? g_strdup (line) : g_strconcat (text, line, NULL);
-        g_free (g_steal_pointer (&line));
+        g_string_append_printf (text, "%s %s %s;", kind, id, name);
       }
-    g_assert_true (g_pattern_match_simple ("appointment-type *business *practitioner *", text));
-    g_assert_nonnull (strstr (text, "business 71 Harbourside Physio;"));
-    g_assert_nonnull (strstr (text, "business 1152921504606846977 Swan River Allied Health;"));
+    g_assert_true (g_pattern_match_simple ("appointment-type *business *practitioner *", text->str));
+    g_assert_nonnull (strstr (text->str, "business 71 Harbourside Physio;"));
+    g_assert_nonnull (strstr (text->str, "business 1152921504606846977 Swan River Allied Health;"));
 
     g_assert_cmpint (mhf_test_run_ctl (OWNER_PASS "\n", &out, &err, "--user", "olivia",
                                        "--passphrase-stdin", "cliniko", "reference", clinic,
