@@ -348,7 +348,11 @@ list_worker (MhfCall  *call,
                            "       o.appointment_start, o.planned_at, coalesce(o.latest_at, 0),"
                            "       o.state, coalesce(o.reason, ''), o.attempts,"
                            "       coalesce(o.next_attempt_at, 0), o.updated_at, coalesce(o.writeback_state, ''),"
-                           "       coalesce(o.message_id, '')"
+                           "       coalesce(o.message_id, ''),"
+                           "       coalesce((SELECT e.masked_recipient FROM delivery_events e"
+                           "                  WHERE e.outbox_id = o.id"
+                           "                    AND e.masked_recipient IS NOT NULL"
+                           "                  ORDER BY e.id DESC LIMIT 1), '')"
                            "  FROM outbox o JOIN rules r ON r.id = o.rule_id"
                            " WHERE o.clinic_id = ?1 AND (?2 IS NULL OR o.state = ?2)"
                            "   AND (?3 = 0 OR o.rule_id = ?3) AND (?4 = 0 OR o.id < ?4)"
@@ -390,6 +394,7 @@ list_worker (MhfCall  *call,
       g_variant_dict_insert (&dict, "updated-at", "x", sqlite3_column_int64 (stmt, 13));
       g_variant_dict_insert (&dict, "write-back", "s", sqlite3_column_text (stmt, 14));
       g_variant_dict_insert (&dict, "message-id", "s", sqlite3_column_text (stmt, 15));
+      g_variant_dict_insert (&dict, "recipient", "s", sqlite3_column_text (stmt, 16));
       g_variant_builder_add_value (&messages, g_variant_dict_end (&dict));
       n++;
     }

@@ -66,6 +66,7 @@ static const char * const migrations[] = {
   RESOURCE_BASE "/agent/migrations/0005-history-indexes.sql",
   RESOURCE_BASE "/agent/migrations/0006-daily-counts-index.sql",
   RESOURCE_BASE "/agent/migrations/0007-licence-trial.sql",
+  RESOURCE_BASE "/agent/migrations/0008-events-by-message.sql",
 };
 
 guint
