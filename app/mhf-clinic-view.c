@@ -714,9 +714,15 @@ outbox_row (MhfClinicView *self,
   const char *reason = dict_s (message, "reason-text");
   g_autofree char *when = format_local (dict_x (message, "planned-at"));
   g_autofree char *title = g_strdup_printf ("%s · %s", dict_s (message, "rule-name"), when);
-  g_autofree char *subtitle = *reason != '\0'
+  const char *recipient = dict_s (message, "recipient");
+  g_autofree char *status = *reason != '\0'
     ? g_strdup_printf ("%s — %s", state_to_words (state), reason)
     : g_strdup (state_to_words (state));
+  /* The address is read from Cliniko only at send time: until then there
+   * is none to show, and after it only a masked one. */
+  g_autofree char *subtitle = *recipient != '\0'
+    ? g_strdup_printf ("%s · %s", status, recipient)
+    : g_strdup (status);
   gint64 id = dict_x (message, "id");
   GtkWidget *row = plain_row ();
   gboolean pending = g_str_equal (state, "planned") || g_str_equal (state, "retry_wait");

@@ -523,6 +523,8 @@ find_widget_labelled (GtkWidget  *widget,
 
       if ((g_str_equal (tooltip_or_name, "Show messages of this rule") &&
            g_str_equal (text, "Every rule")) ||
+          (g_str_equal (tooltip_or_name, "Show messages in this state") &&
+           g_str_equal (text, "Planned")) ||
           (g_str_equal (tooltip_or_name, "Show events from") && g_str_equal (text, "Any time")))
         return widget;
     }
@@ -579,6 +581,14 @@ rule_id (Fixture    *f,
         return id;
     }
   return 0;
+}
+
+static gboolean
+masked_recipient_listed (Fixture *f)
+{
+  return shows_text (GTK_WIDGET (view (f)), "Sent · ") &&
+         shows_text (GTK_WIDGET (view (f)), "***@") &&
+         !shows_text (GTK_WIDGET (view (f)), "@example.com");
 }
 
 static gboolean
@@ -650,6 +660,10 @@ test_pages_and_cancel (Fixture       *f,
   select_rule (GTK_WIDGET (view (f)), "Show messages of this rule", "Now");
   g_assert_true (wait_until (f, only_now_listed));
   select_rule (GTK_WIDGET (view (f)), "Show messages of this rule", "Every rule");
+  /* Sent messages show their recipient, masked. */
+  select_rule (GTK_WIDGET (view (f)), "Show messages in this state", "Sent");
+  g_assert_true (wait_until (f, masked_recipient_listed));
+  select_rule (GTK_WIDGET (view (f)), "Show messages in this state", "Planned");
   /* The front desk can ask for a scan now. */
   g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Scan Cliniko Now"), "clicked");
   g_assert_true (wait_until (f, toast_scanned));
