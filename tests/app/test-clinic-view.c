@@ -19,6 +19,7 @@
 
 #include "mhf-clinic-view.h"
 #include "mhf-daily-chart.h"
+#include "mhf-users-group.h"
 #include "mhf-fake-cliniko.h"
 #include "mhf-onboarding.h"
 #include "mhf-test-bus.h"
@@ -376,11 +377,14 @@ screenshot_widget (GtkWidget  *widget,
   g_autoptr(GskRenderNode) node = NULL;
   g_autoptr(GdkTexture) texture = NULL;
   g_autofree char *path = NULL;
-  int width = gtk_widget_get_width (widget), height = gtk_widget_get_height (widget);
+  int width, height;
 
   if (dir == NULL)
     return;
   settle ();
+  width = gtk_widget_get_width (widget);
+  height = gtk_widget_get_height (widget);
+  g_assert_cmpint (width, >, 0);
   paintable = gtk_widget_paintable_new (widget);
   snapshot = gtk_snapshot_new ();
   gtk_snapshot_append_color (snapshot, &(GdkRGBA) { 0.98f, 0.98f, 0.98f, 1.0f },
@@ -1286,7 +1290,8 @@ test_settings_owner (Fixture       *f,
 
   mhf_clinic_view_show_page (view (f), "settings");
   g_assert_true (wait_until (f, people_listed));
-  screenshot (f, "settings-people.png");
+  screenshot_widget (find_widget (GTK_WIDGET (view (f)), MHF_TYPE_USERS_GROUP),
+                     "settings-people.png");
 
   g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Add Person"), "clicked");
   g_assert_true (wait_until (f, has_dialog));
