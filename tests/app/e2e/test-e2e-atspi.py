@@ -216,7 +216,9 @@ class Test:
         # The toast that answers the click. Enabling the rule has made the
         # agent scan already, so it may well say "0 new": what counts is
         # that the scan ran and succeeded, and what the Outbox then lists.
-        toast = wait_for("the scan's toast", lambda: find(win, by("label", name_starts="Scanned: ")))
+        # Toasts queue behind earlier ones ("Saved", …), a few seconds each.
+        toast = wait_for("the scan's toast", lambda: find(win, by("label", name_starts="Scanned: ")),
+                         timeout=3 * e2e.DEFAULT_TIMEOUT)
         print("# %s" % e2e.text_of(toast))
         rows = wait_for("planned messages in the Outbox", lambda: self.planned_rows(win))
         print("# %d planned messages, e.g. %r" % (len(rows), e2e.name(rows[0])))
