@@ -113,6 +113,11 @@ struct _MhfClinicView
   GtkDropDown      *history_filter;
   GtkDropDown      *history_rule_filter;
   GtkDropDown      *history_period;
+  GtkPopover       *range_popover;
+  GtkCalendar      *range_from;
+  GtkCalendar      *range_to;
+  gint64            range_from_usec;   /* the chosen dates, local midnights; 0 for none */
+  gint64            range_to_usec;     /* exclusive: the midnight after the last day */
   GListStore       *history_store;
   GtkListView      *history_view;
   GtkButton        *export_button;
@@ -908,6 +913,9 @@ history_cb (GObject      *object,
   self->history_next = next;
 }
 
+/* The period drop-down's last item: dates chosen in a popover. */
+#define PERIOD_CHOSEN 5
+
 static void
 load_history_page (MhfClinicView *self)
 {
@@ -929,7 +937,14 @@ load_history_page (MhfClinicView *self)
   if (selected_rule (self->history_rule_filter, self) != 0)
     g_variant_builder_add (&filter, "{sv}", "rule",
                            g_variant_new_int64 (selected_rule (self->history_rule_filter, self)));
-  if (gtk_drop_down_get_selected (self->history_period) > 0)
+  if (gtk_drop_down_get_selected (self->history_period) == PERIOD_CHOSEN)
+    {
+      if (self->range_from_usec > 0)
+        g_variant_builder_add (&filter, "{sv}", "from", g_variant_new_int64 (self->range_from_usec));
+      if (self->range_to_usec > 0)
+        g_variant_builder_add (&filter, "{sv}", "to", g_variant_new_int64 (self->range_to_usec));
+    }
+  else if (gtk_drop_down_get_selected (self->history_period) > 0)
     {
       static const int days[] = { 0, 1, 7, 30, 365 };
       guint period = MIN (gtk_drop_down_get_selected (self->history_period), G_N_ELEMENTS (days) - 1);
@@ -2185,6 +2200,76 @@ filter_bar (GtkDropDown   **out,
   return bar;
 }
 
+static gint64
+calendar_midnight_usec (GtkCalendar *calendar,
+                        int          add_days)
+{
+  g_autoptr(GDateTime) day = gtk_calendar_get_date (calendar);
+  g_autoptr(GDateTime) midnight = g_date_time_new_local (g_date_time_get_year (day),
+                                                         g_date_time_get_month (day),
+                                                         g_date_time_get_day_of_month (day),
+                                                         0, 0, 0);
+  g_autoptr(GDateTime) shifted = g_date_time_add_days (midnight, add_days);
+
+  return g_date_time_to_unix (shifted) * G_USEC_PER_SEC;
+}
+
+static void
+range_chosen_cb (GtkButton     *button,
+                 MhfClinicView *self)
+{
+  gint64 from = calendar_midnight_usec (self->range_from, 0);
+  gint64 to = calendar_midnight_usec (self->range_to, 1);
+
+  /* Either way round: the earlier day is the start. */
+  self->range_from_usec = MIN (from, to - G_TIME_SPAN_DAY);
+  self->range_to_usec = MAX (to, from + G_TIME_SPAN_DAY);
+  gtk_popover_popdown (self->range_popover);
+  refresh_history (self);
+}
+
+static void
+period_selected_cb (MhfClinicView *self)
+{
+  if (gtk_drop_down_get_selected (self->history_period) == PERIOD_CHOSEN)
+    gtk_popover_popup (self->range_popover);
+  else
+    refresh_history (self);
+}
+
+static void
+build_range_popover (MhfClinicView *self)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  GtkWidget *days = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  GtkWidget *button = gtk_button_new_with_mnemonic (_("_Show These Days"));
+  const char *titles[] = { _("From"), _("To") };
+  GtkCalendar **calendars[] = { &self->range_from, &self->range_to };
+
+  for (guint i = 0; i < G_N_ELEMENTS (titles); i++)
+    {
+      GtkWidget *column = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+      GtkWidget *label = gtk_label_new (titles[i]);
+
+      *calendars[i] = GTK_CALENDAR (gtk_calendar_new ());
+      gtk_widget_add_css_class (label, "heading");
+      gtk_label_set_xalign (GTK_LABEL (label), 0);
+      gtk_accessible_update_relation (GTK_ACCESSIBLE (*calendars[i]),
+                                      GTK_ACCESSIBLE_RELATION_LABELLED_BY, label, NULL, -1);
+      gtk_box_append (GTK_BOX (column), label);
+      gtk_box_append (GTK_BOX (column), GTK_WIDGET (*calendars[i]));
+      gtk_box_append (GTK_BOX (days), column);
+    }
+  gtk_widget_add_css_class (button, "suggested-action");
+  gtk_widget_set_halign (button, GTK_ALIGN_END);
+  g_signal_connect (button, "clicked", G_CALLBACK (range_chosen_cb), self);
+  gtk_box_append (GTK_BOX (box), days);
+  gtk_box_append (GTK_BOX (box), button);
+  self->range_popover = GTK_POPOVER (gtk_popover_new ());
+  gtk_popover_set_child (self->range_popover, box);
+  gtk_widget_set_parent (GTK_WIDGET (self->range_popover), GTK_WIDGET (self->history_period));
+}
+
 static GtkDropDown *
 rule_filter (MhfClinicView *self)
 {
@@ -2269,7 +2354,8 @@ build_history (MhfClinicView *self)
     const char *periods[] = { C_("history period", "Any time"), C_("history period", "Today"),
                               C_("history period", "Last 7 days"),
                               C_("history period", "Last 30 days"),
-                              C_("history period", "Last 12 months"), NULL };
+                              C_("history period", "Last 12 months"),
+                              C_("history period", "Chosen dates…"), NULL };
 
     self->history_rule_filter = rule_filter (self);
     gtk_box_append (GTK_BOX (bar), GTK_WIDGET (self->history_rule_filter));
@@ -2280,7 +2366,8 @@ build_history (MhfClinicView *self)
     g_signal_connect_swapped (self->history_rule_filter, "notify::selected",
                               G_CALLBACK (refresh_history), self);
     g_signal_connect_swapped (self->history_period, "notify::selected",
-                              G_CALLBACK (refresh_history), self);
+                              G_CALLBACK (period_selected_cb), self);
+    build_range_popover (self);
   }
   self->export_button = GTK_BUTTON (gtk_button_new_with_mnemonic (_("_Export CSV…")));
   gtk_widget_set_halign (GTK_WIDGET (self->export_button), GTK_ALIGN_END);
@@ -2333,6 +2420,12 @@ mhf_clinic_view_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_signal_handler (&self->changed_id, self->client);
   g_clear_signal_handler (&self->status_id, self->client);
+  /* Parented by hand to the drop-down, which only unparents its own. */
+  if (self->range_popover != NULL)
+    {
+      gtk_widget_unparent (GTK_WIDGET (self->range_popover));
+      self->range_popover = NULL;
+    }
   G_OBJECT_CLASS (mhf_clinic_view_parent_class)->dispose (object);
 }
 

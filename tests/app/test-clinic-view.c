@@ -629,6 +629,46 @@ history_of_now_listed (Fixture *f)
 }
 
 static void
+collect_calendars (GtkWidget *widget,
+                   GPtrArray *out)
+{
+  if (GTK_IS_CALENDAR (widget))
+    g_ptr_array_add (out, widget);
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    collect_calendars (child, out);
+}
+
+/* Picks From and To in the period's popover, days from today, and shows them. */
+static void
+choose_days (Fixture *f,
+             int      from_days,
+             int      to_days)
+{
+  g_autoptr(GPtrArray) calendars = g_ptr_array_new ();
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr(GDateTime) from = g_date_time_add_days (now, from_days);
+  g_autoptr(GDateTime) to = g_date_time_add_days (now, to_days);
+  GtkWidget *popover;
+
+  collect_calendars (GTK_WIDGET (view (f)), calendars);
+  g_assert_cmpuint (calendars->len, ==, 2);
+  popover = gtk_widget_get_ancestor (g_ptr_array_index (calendars, 0), GTK_TYPE_POPOVER);
+  gtk_popover_popup (GTK_POPOVER (popover));
+  settle ();
+  gtk_calendar_select_day (g_ptr_array_index (calendars, 0), from);
+  gtk_calendar_select_day (g_ptr_array_index (calendars, 1), to);
+  g_signal_emit_by_name (find_button (popover, "_Show These Days"), "clicked");
+}
+
+static gboolean
+no_history_listed (Fixture *f)
+{
+  settle ();
+  return mhf_clinic_view_get_n_history_rows (view (f)) == 0;
+}
+
+static void
 test_pages_and_cancel (Fixture       *f,
                        gconstpointer  data)
 {
@@ -695,6 +735,16 @@ test_pages_and_cancel (Fixture       *f,
   select_rule (GTK_WIDGET (view (f)), "Show messages of this rule", "Now");
   gtk_drop_down_set_selected (GTK_DROP_DOWN (find_widget_labelled (GTK_WIDGET (view (f)),
                                                                    "Show events from")), 1);
+  g_assert_true (wait_until (f, history_of_now_listed));
+
+  /* Chosen dates: a week that ended five days ago holds nothing; up to
+   * today, everything of the rule. */
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (find_widget_labelled (GTK_WIDGET (view (f)),
+                                                                   "Show events from")), 5);
+  settle ();
+  choose_days (f, -12, -5);
+  g_assert_true (wait_until (f, no_history_listed));
+  choose_days (f, -12, 0);
   g_assert_true (wait_until (f, history_of_now_listed));
 }
 
