@@ -240,15 +240,12 @@ show_error (MhfClinicView *self,
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
 
-  if (g_error_matches (error, MHF_ERROR, MHF_ERROR_ACCESS_DENIED))
-    text = _("Your role does not allow this.");
-  else if (g_error_matches (error, MHF_ERROR, MHF_ERROR_NOT_ALLOWED))
+  /* Most of what this view asks that the agent may refuse is about a
+   * message; the rest have one sentence per code. */
+  if (g_error_matches (error, MHF_ERROR, MHF_ERROR_NOT_ALLOWED))
     text = _("That is not possible for this message any more.");
-  else if (g_error_matches (error, MHF_ERROR, MHF_ERROR_NOT_SIGNED_IN) ||
-           g_error_matches (error, MHF_ERROR, MHF_ERROR_SESSION_EXPIRED))
-    text = _("Your session ended. Sign in again.");
   else
-    text = _("The agent could not do that. Try again.");
+    text = mhf_error_text (error);
 
   g_debug ("Clinic view: %s", error->message);
   if (overlay != NULL)
@@ -2396,13 +2393,18 @@ build_history (MhfClinicView *self)
   return box;
 }
 
+/* Sends and scans change the messages, not the rules, templates, people
+ * or settings: only the pages made of messages are read again. */
 static void
 outbox_changed_cb (MhfAgentClient *client,
                    gint64          clinic,
                    MhfClinicView  *self)
 {
-  if (clinic == self->clinic)
-    mhf_clinic_view_refresh (self);
+  if (clinic != self->clinic)
+    return;
+  refresh_overview (self);
+  refresh_outbox (self);
+  refresh_history (self);
 }
 
 /* The licence lives in the agent's status, which it sends when it changes. */
