@@ -511,31 +511,25 @@ chart_matches_history (Fixture *f)
          history_count (f, "sent") + history_count (f, "skipped") > 0;
 }
 
-/* The visible drop-down whose model is a string list, by a prefix of its
- * current item's neighbours: the filter bars have one such per page. */
+/* The mapped drop-down whose first item is @first_item, e.g. "Every rule"
+ * for a rule filter or "Any time" for the history's period. */
 static GtkWidget *
-find_widget_labelled (GtkWidget  *widget,
-                      const char *tooltip_or_name)
+find_dropdown_listing (GtkWidget  *widget,
+                       const char *first_item)
 {
-  /* GTK 4.8 gives no getter for accessible labels: rule drop-downs share
-   * the view's model, the period one has its own, told apart by size. */
   if (GTK_IS_DROP_DOWN (widget) && gtk_widget_get_mapped (widget))
     {
       GListModel *model = gtk_drop_down_get_model (GTK_DROP_DOWN (widget));
-      g_autoptr(GtkStringObject) first = g_list_model_get_item (model, 0);
-      const char *text = GTK_IS_STRING_OBJECT (first) ? gtk_string_object_get_string (first) : "";
+      g_autoptr(GObject) first = g_list_model_get_item (model, 0);
 
-      if ((g_str_equal (tooltip_or_name, "Show messages of this rule") &&
-           g_str_equal (text, "Every rule")) ||
-          (g_str_equal (tooltip_or_name, "Show messages in this state") &&
-           g_str_equal (text, "Planned")) ||
-          (g_str_equal (tooltip_or_name, "Show events from") && g_str_equal (text, "Any time")))
+      if (GTK_IS_STRING_OBJECT (first) &&
+          g_str_equal (gtk_string_object_get_string (GTK_STRING_OBJECT (first)), first_item))
         return widget;
     }
   for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
        child = gtk_widget_get_next_sibling (child))
     {
-      GtkWidget *found = find_widget_labelled (child, tooltip_or_name);
+      GtkWidget *found = find_dropdown_listing (child, first_item);
 
       if (found != NULL)
         return found;
@@ -543,27 +537,28 @@ find_widget_labelled (GtkWidget  *widget,
   return NULL;
 }
 
+/* Selects @item in the drop-down whose first item is @first_item. */
 static void
-select_rule (GtkWidget  *page,
-             const char *label,
-             const char *rule)
+select_item (GtkWidget  *page,
+             const char *first_item,
+             const char *item)
 {
-  GtkDropDown *dropdown = GTK_DROP_DOWN (find_widget_labelled (page, label));
+  GtkDropDown *dropdown = GTK_DROP_DOWN (find_dropdown_listing (page, first_item));
   GListModel *model;
 
   g_assert_nonnull (dropdown);
   model = gtk_drop_down_get_model (dropdown);
   for (guint i = 0; i < g_list_model_get_n_items (model); i++)
     {
-      g_autoptr(GtkStringObject) item = g_list_model_get_item (model, i);
+      g_autoptr(GtkStringObject) entry = g_list_model_get_item (model, i);
 
-      if (g_str_equal (gtk_string_object_get_string (item), rule))
+      if (g_str_equal (gtk_string_object_get_string (entry), item))
         {
           gtk_drop_down_set_selected (dropdown, i);
           return;
         }
     }
-  g_error ("No rule “%s” to filter by", rule);
+  g_error ("No “%s” to choose", item);
 }
 
 static gint64
@@ -701,13 +696,13 @@ test_pages_and_cancel (Fixture       *f,
   g_assert_true (shows_text (GTK_WIDGET (view (f)), "Day before ·"));
   g_assert_false (shows_text (GTK_WIDGET (view (f)), "Sent"));
   /* Filtered by rule: only that rule's messages. */
-  select_rule (GTK_WIDGET (view (f)), "Show messages of this rule", "Now");
+  select_item (GTK_WIDGET (view (f)), "Every rule", "Now");
   g_assert_true (wait_until (f, only_now_listed));
-  select_rule (GTK_WIDGET (view (f)), "Show messages of this rule", "Every rule");
+  select_item (GTK_WIDGET (view (f)), "Every rule", "Every rule");
   /* Sent messages show their recipient, masked. */
-  select_rule (GTK_WIDGET (view (f)), "Show messages in this state", "Sent");
+  select_item (GTK_WIDGET (view (f)), "Planned", "Sent");
   g_assert_true (wait_until (f, masked_recipient_listed));
-  select_rule (GTK_WIDGET (view (f)), "Show messages in this state", "Planned");
+  select_item (GTK_WIDGET (view (f)), "Planned", "Planned");
   /* The front desk can ask for a scan now. */
   g_signal_emit_by_name (find_button (GTK_WIDGET (view (f)), "_Scan Cliniko Now"), "clicked");
   g_assert_true (wait_until (f, toast_scanned));
@@ -732,15 +727,15 @@ test_pages_and_cancel (Fixture       *f,
   screenshot (f, "history.png");
 
   /* Filtered by rule and period, the list holds what the agent holds. */
-  select_rule (GTK_WIDGET (view (f)), "Show messages of this rule", "Now");
-  gtk_drop_down_set_selected (GTK_DROP_DOWN (find_widget_labelled (GTK_WIDGET (view (f)),
-                                                                   "Show events from")), 1);
+  select_item (GTK_WIDGET (view (f)), "Every rule", "Now");
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (find_dropdown_listing (GTK_WIDGET (view (f)),
+                                                                    "Any time")), 1);
   g_assert_true (wait_until (f, history_of_now_listed));
 
   /* Chosen dates: a week that ended five days ago holds nothing; up to
    * today, everything of the rule. */
-  gtk_drop_down_set_selected (GTK_DROP_DOWN (find_widget_labelled (GTK_WIDGET (view (f)),
-                                                                   "Show events from")), 5);
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (find_dropdown_listing (GTK_WIDGET (view (f)),
+                                                                    "Any time")), 5);
   settle ();
   choose_days (f, -12, -5);
   g_assert_true (wait_until (f, no_history_listed));
@@ -861,16 +856,16 @@ rule_added (Fixture *f)
 }
 
 static GtkWidget *
-find_expander (GtkWidget  *widget,
-               const char *title)
+find_row_titled (GtkWidget  *widget,
+                 const char *title)
 {
-  if (ADW_IS_EXPANDER_ROW (widget) &&
+  if (ADW_IS_PREFERENCES_ROW (widget) && gtk_widget_get_mapped (widget) &&
       g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title) == 0)
     return widget;
   for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
        child = gtk_widget_get_next_sibling (child))
     {
-      GtkWidget *found = find_expander (child, title);
+      GtkWidget *found = find_row_titled (child, title);
 
       if (found != NULL)
         return found;
@@ -881,7 +876,7 @@ find_expander (GtkWidget  *widget,
 static gboolean
 practitioners_listed (Fixture *f)
 {
-  GtkWidget *row = find_expander (editor_under_test, "Practitioners");
+  GtkWidget *row = find_row_titled (editor_under_test, "Practitioners");
 
   return row != NULL && find_widget (row, GTK_TYPE_CHECK_BUTTON) != NULL;
 }
@@ -963,8 +958,8 @@ test_editors (Fixture       *f,
   /* Only for one practitioner, chosen by name from what Cliniko lists. */
   editor_under_test = editor;
   g_assert_true (wait_until (f, practitioners_listed));
-  adw_expander_row_set_expanded (ADW_EXPANDER_ROW (find_expander (editor, "Practitioners")), TRUE);
-  gtk_check_button_set_active (GTK_CHECK_BUTTON (find_widget (find_expander (editor, "Practitioners"),
+  adw_expander_row_set_expanded (ADW_EXPANDER_ROW (find_row_titled (editor, "Practitioners")), TRUE);
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (find_widget (find_row_titled (editor, "Practitioners"),
                                                               GTK_TYPE_CHECK_BUTTON)), TRUE);
   screenshot_window (f, editor, "rule-editor.png");
   g_signal_emit_by_name (find_button (editor, "_Save"), "clicked");
@@ -1160,24 +1155,6 @@ static gboolean
 no_clinic_shown (Fixture *f)
 {
   return g_strcmp0 (mhf_window_get_visible_page_name (f->window), "no-clinic") == 0;
-}
-
-static GtkWidget *
-find_row_titled (GtkWidget  *widget,
-                 const char *title)
-{
-  if (ADW_IS_PREFERENCES_ROW (widget) && gtk_widget_get_mapped (widget) &&
-      g_strcmp0 (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (widget)), title) == 0)
-    return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find_row_titled (child, title);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
 }
 
 /* A button by its accessible name, e.g. "Remove person: rory". */
